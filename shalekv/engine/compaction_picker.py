@@ -1,0 +1,172 @@
+"""Chooses the next compaction (leveled, as LevelDB's VersionSet::PickCompaction),
+with RocksDB's deletion-triggered compaction so tombstone-dense files go first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shalekv.engine.options import NUM_LEVELS, Options
+from shalekv.engine.version import FileMeta, Version
+
+
+@dataclass
+class Compaction:
+    level: int
+    output_level: int
+    inputs: list[FileMeta]  # files of `level`
+    next_inputs: list[FileMeta]  # overlapping files of output_level (empty if in place)
+    reason: str
+    gc_blobs: list[int] = field(default_factory=list)
+
+    @property
+    def all_inputs(self) -> list[tuple[int, FileMeta]]:
+        out = [(self.level, f) for f in self.inputs]
+        if self.output_level != self.level:
+            out += [(self.output_level, f) for f in self.next_inputs]
+        return out
+
+    def is_trivial_move(self) -> bool:
+        """One file, nothing to merge with, nothing to drop: just relink it a level down."""
+        return (
+            self.level != self.output_level
+            and len(self.inputs) == 1
+            and not self.next_inputs
+            and not self.gc_blobs
+            and self.reason == "size"
+        )
+
+
+def max_bytes_for_level(options: Options, level: int) -> int:
+    return int(options.level_base_size * options.level_size_ratio ** (level - 1))
+
+
+def key_range(files: list[FileMeta]) -> tuple[bytes, bytes]:
+    return min(f.smallest for f in files), max(f.largest for f in files)
+
+
+def scores(version: Version, options: Options) -> list[tuple[float, int]]:
+    """(score, level) for every level that has a target; >= 1 means compaction needed."""
+    out = [(len(version.levels[0]) / options.l0_compaction_trigger, 0)]
+    for level in range(1, NUM_LEVELS - 1):
+        out.append((version.level_bytes(level) / max_bytes_for_level(options, level), level))
+    return out
+
+
+def pending_compaction_bytes(version: Version, options: Options) -> int:
+    """Bytes over the level targets (an estimate of the compaction backlog)."""
+    total = 0
+    if len(version.levels[0]) >= options.l0_compaction_trigger:
+        total += version.level_bytes(0)
+    for level in range(1, NUM_LEVELS - 1):
+        total += max(0, version.level_bytes(level) - max_bytes_for_level(options, level))
+    return total
+
+
+def bottom_level(version: Version) -> int:
+    for level in range(NUM_LEVELS - 1, -1, -1):
+        if version.levels[level]:
+            return level
+    return 0
+
+
+def _with_next(version: Version, level: int, inputs: list[FileMeta], reason: str) -> Compaction:
+    if level == 0:
+        # L0 files overlap each other: take every L0 file that meets the range.
+        lo, hi = key_range(inputs)
+        while True:
+            more = version.overlapping(0, lo, hi)
+            if len(more) == len(inputs):
+                break
+            inputs = more
+            lo, hi = key_range(inputs)
+    lo, hi = key_range(inputs)
+    out_level = min(level + 1, NUM_LEVELS - 1)
+    if level == out_level:
+        return Compaction(level, level, inputs, [], reason)
+    nxt = version.overlapping(out_level, lo, hi)
+    return Compaction(level, out_level, inputs, nxt, reason)
+
+
+def pick(
+    version: Version,
+    options: Options,
+    pointers: dict[int, bytes],
+    gc_candidates: list[int],
+    cleaned: set[int],
+) -> Compaction | None:
+    """The most urgent compaction, or None. `cleaned` holds files that a cleanup
+    compaction already wrote; they are not picked again for the same reason (what
+    they still hold, a snapshot needs)."""
+    best = max(scores(version, options))
+    if best[0] >= 1.0:
+        level = best[1]
+        if level == 0:
+            return _with_next(version, 0, list(version.levels[0]), "size")
+        files = version.levels[level]
+        ptr = pointers.get(level)
+        chosen = files[0]
+        if ptr is not None:
+            for f in files:
+                if f.largest > ptr:
+                    chosen = f
+                    break
+        c = _with_next(version, level, [chosen], "size")
+        c.gc_blobs = gc_candidates
+        return c
+    # Deletion-triggered: files dense in tombstones make reads walk dead entries.
+    bottom = bottom_level(version)
+    dense: list[tuple[float, int, FileMeta]] = []
+    for level, files in enumerate(version.levels):
+        for f in files:
+            if f.number in cleaned:
+                continue
+            if (
+                f.entries >= options.deletion_min_entries
+                and f.deletions / f.entries >= options.deletion_ratio_trigger
+            ):
+                dense.append((f.deletions / f.entries, level, f))
+    if dense:
+        dense.sort(key=lambda t: (t[0], -t[1]), reverse=True)
+        _, level, f = dense[0]
+        if level == bottom and level > 0:
+            c = Compaction(level, level, [f], [], "deletions")
+        else:
+            c = _with_next(version, level, [f], "deletions")
+        c.gc_blobs = gc_candidates
+        return c
+    # Range deletions: rewrite files still holding entries a range deletion hides.
+    for start, end, seq in version.range_dels:
+        for level, files in enumerate(version.levels):
+            for f in files:
+                if (
+                    f.number not in cleaned
+                    and seq not in f.rdel_free
+                    and f.min_seq < seq
+                    and f.smallest < end
+                    and f.largest >= start
+                ):
+                    if level == bottom and level > 0:
+                        return Compaction(level, level, [f], [], "range-deletion")
+                    return _with_next(version, level, [f], "range-deletion")
+    # Blob GC: rewrite the files that point into mostly-dead blob files.
+    if gc_candidates:
+        target = set(gc_candidates)
+        for level, files in enumerate(version.levels):
+            for f in files:
+                if f.number not in cleaned and target & set(f.blob_refs):
+                    if level == bottom and level > 0:
+                        c = Compaction(level, level, [f], [], "blob-gc")
+                    else:
+                        c = _with_next(version, level, [f], "blob-gc")
+                    c.gc_blobs = gc_candidates
+                    return c
+    return None
+
+
+def blob_gc_candidates(version: Version, ratio: float) -> list[int]:
+    """Blob files whose dead fraction reached ratio."""
+    return [
+        b.number
+        for b in version.blobs.values()
+        if b.value_bytes and b.garbage_bytes / b.value_bytes >= ratio
+    ]

@@ -1,0 +1,1245 @@
+"""DB: the bytes -> bytes LSM store (DESIGN §3).
+
+Write path: WriteBatch -> one WAL record -> memtable. Full memtables become immutable,
+a new WAL segment starts, and a worker process turns the sealed segment into a
+level-0 table. Compactions run in workers too; the main process installs every
+result with one MANIFEST edit. Reads go memtable -> immutable memtables -> L0 newest
+first -> one file per deeper level, bloom filters skipping files.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import heapq
+import json
+import os
+import shutil
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from shalekv.engine import blob, filenames, jobs, workers
+from shalekv.engine.block_cache import BlockCache
+from shalekv.engine.compaction_picker import (
+    Compaction,
+    blob_gc_candidates,
+    bottom_level,
+    pending_compaction_bytes,
+    pick,
+)
+from shalekv.engine.log_format import LogReader, LogWriter
+from shalekv.engine.memtable import MemTable
+from shalekv.engine.options import NUM_LEVELS, Options
+from shalekv.engine.sstable import SSTableReader
+from shalekv.engine.version import (
+    BlobMeta,
+    FileMeta,
+    ManifestState,
+    Version,
+    VersionEdit,
+    read_current,
+    replay,
+    sync_dir,
+    write_new_manifest,
+)
+from shalekv.engine.write_batch import (
+    BLOB_INDEX,
+    DELETE,
+    PUT,
+    RANGE_DELETE,
+    WriteBatch,
+    decode,
+    encode_delete,
+    encode_put,
+)
+from shalekv.errors import (
+    BackgroundError,
+    ClosedError,
+    CorruptionError,
+    InvalidArgumentError,
+    LockError,
+    ShaleError,
+)
+
+DB_FORMAT_VERSION = 1
+_CHUNK = 256  # memtable keys fetched per step of an iterator
+
+
+class _Writer:
+    __slots__ = ("ops", "parts", "done", "error", "cv")
+
+    def __init__(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
+        self.ops = ops
+        self.done = False
+        self.error: BaseException | None = None
+        self.cv: threading.Condition | None = None
+
+
+class DB:
+    """An open database directory. Thread-safe: any number of threads may read and
+    write; writes are serialized, readers never block writers."""
+
+    # ------------------------------------------------------------------ open/close
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], options: Options | None = None, **kwargs: Any
+    ) -> DB:
+        """Open (creating if missing) the DB at path. Recovers from the WAL."""
+        return cls(os.fspath(path), Options.from_kwargs(options, **kwargs))
+
+    def __init__(self, path: str, options: Options) -> None:
+        self.path = path
+        self.options = options
+        self._closed = False
+        self._lock_fd = -1
+        os.makedirs(path, exist_ok=True)
+        self._lock_fd = self._acquire_lock()
+        try:
+            self._open()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _acquire_lock(self) -> int:
+        fd = os.open(os.path.join(self.path, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            raise LockError(
+                f"{self.path} is already open (LOCK held by another process or DB object): {e.strerror}"
+            ) from None
+        return fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _open(self) -> None:
+        opts = self.options
+        self.dirs = self._resolve_dirs()
+        os.makedirs(os.path.join(self.path, "wal"), exist_ok=True)
+        for d in self.dirs:
+            os.makedirs(os.path.join(d, "sst"), exist_ok=True)
+            os.makedirs(os.path.join(d, "blob"), exist_ok=True)
+        self.cache = BlockCache(opts.block_cache_size, opts.compressed_cache_size)
+        self._tables: dict[int, SSTableReader] = {}
+        self._blob_readers: dict[int, blob.BlobReader] = {}
+        self._reader_lock = threading.Lock()
+        self._mu = threading.Lock()
+        self._cv = threading.Condition(self._mu)
+        self._writers: list[_Writer] = []
+        self._snapshots: dict[int, int] = {}  # seq -> count
+        self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
+        self._pending_deletes: set[tuple[str, int]] = set()
+        self._bg_error: BaseException | None = None
+        self._cleaned: set[int] = set()
+        self._compaction_lock = threading.Lock()
+        self._stats: dict[str, float] = {
+            "user_bytes_written": 0,
+            "wal_bytes_written": 0,
+            "flush_bytes_written": 0,
+            "compaction_bytes_written": 0,
+            "compaction_bytes_read": 0,
+            "flushes": 0,
+            "compactions": 0,
+            "trivial_moves": 0,
+            "stall_count": 0,
+            "stall_seconds": 0.0,
+            "compaction_rate_limited_seconds": 0.0,
+            "keys_written": 0,
+        }
+
+        if not os.path.exists(os.path.join(self.path, "CURRENT")):
+            if not opts.create_if_missing:
+                raise InvalidArgumentError(f"{self.path} does not exist (create_if_missing is off)")
+            self._create()
+        manifest_name = read_current(self.path)
+        state = replay(os.path.join(self.path, manifest_name), paranoid=opts.paranoid_checks)
+        self._next_file = state.next_file
+        self._pointers = state.compact_pointers
+        last_seq = state.last_seq
+        # Recover WAL segments not yet flushed, oldest first; each becomes an
+        # immutable memtable that the flush thread turns into a table.
+        imms: list[MemTable] = []
+        for number in sorted(self._wal_numbers()):
+            if number < state.log_number:
+                continue
+            mem = self._recover_wal(number)
+            if len(mem) or mem.range_dels:
+                imms.append(mem)
+                last_seq = max(last_seq, mem.last_seq)
+            self._next_file = max(self._next_file, number + 1)
+        self._last_seq = last_seq
+        self._flushed_seq = state.last_seq
+        for _lvl, f in state.version.files():
+            self._next_file = max(self._next_file, f.number + 1)
+        for b in state.version.blobs:
+            self._next_file = max(self._next_file, b + 1)
+        # A fresh MANIFEST each open keeps it short (the old one is then deleted).
+        self._manifest_number = self._new_number()
+        wal_number = self._new_number()
+        self._log_number = imms[0].wal_number if imms else wal_number
+        mstate = ManifestState(
+            state.version, self._log_number, self._next_file, self._last_seq, self._pointers
+        )
+        self._manifest = write_new_manifest(self.path, self._manifest_number, mstate)
+        self._wal = LogWriter(filenames.wal_path(self.path, wal_number))
+        sync_dir(os.path.join(self.path, "wal"))
+        mem = MemTable(wal_number)
+        imms.reverse()  # newest first for reads
+        self._set_sv(mem, tuple(imms), state.version)
+        self._remove_stray_files(state.version, {m.wal_number for m in imms} | {wal_number})
+
+        self._closing = False
+        self._flush_requested = threading.Event()
+        self._last_sync = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._flush_loop, name="shalekv-flush", daemon=True),
+            threading.Thread(target=self._compaction_loop, name="shalekv-compact", daemon=True),
+        ]
+        if opts.fsync == "everysec":
+            self._threads.append(
+                threading.Thread(target=self._sync_loop, name="shalekv-fsync", daemon=True)
+            )
+        for t in self._threads:
+            t.start()
+
+    def _resolve_dirs(self) -> list[str]:
+        """The table/blob directories, recorded in OPTIONS at creation so a reopen with
+        a different list cannot lose track of files."""
+        opt_path = os.path.join(self.path, "OPTIONS")
+        given = [os.path.abspath(d) for d in self.options.data_dirs]
+        if os.path.exists(opt_path):
+            with open(opt_path) as f:
+                recorded = json.load(f)
+            if recorded.get("format_version") != DB_FORMAT_VERSION:
+                raise CorruptionError(
+                    f"unsupported DB format {recorded.get('format_version')}", opt_path
+                )
+            dirs = [
+                d if os.path.isabs(d) else os.path.join(self.path, d) for d in recorded["data_dirs"]
+            ]
+            if given and [os.path.abspath(d) for d in dirs] != given:
+                raise InvalidArgumentError(
+                    f"data_dirs {given} differ from those this DB was created with: {dirs}"
+                )
+            return dirs
+        dirs = given or [os.path.abspath(self.path)]
+        stored = ["." if os.path.abspath(d) == os.path.abspath(self.path) else d for d in dirs]
+        tmp = opt_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"format_version": DB_FORMAT_VERSION, "data_dirs": stored}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, opt_path)
+        return dirs
+
+    def _create(self) -> None:
+        state = ManifestState(Version.empty(), 0, 2, 0, {})
+        w = write_new_manifest(self.path, 1, state)
+        w.close()
+
+    def _wal_numbers(self) -> list[int]:
+        out = []
+        for name in os.listdir(os.path.join(self.path, "wal")):
+            if name.endswith(".log") and name[:-4].isdigit():
+                out.append(int(name[:-4]))
+        return out
+
+    def _recover_wal(self, number: int) -> MemTable:
+        path = filenames.wal_path(self.path, number)
+        reader = LogReader(path, paranoid=self.options.paranoid_checks)
+        mem = MemTable(number)
+        for offset, record in reader:
+            seq, ops = decode(record, path, offset)
+            mem.apply(seq, ops, keep_history=False)
+        if reader.torn_offset is not None:
+            # A crash cut the last record short: drop the partial tail so the
+            # segment is well formed (everything before it was acknowledged).
+            with open(path, "r+b") as f:
+                f.truncate(reader.torn_offset)
+                os.fsync(f.fileno())
+        return mem
+
+    def _remove_stray_files(self, version: Version, wals: set[int]) -> None:
+        """Delete files no version names: outputs of jobs a crash interrupted, WAL
+        segments already flushed, old MANIFESTs."""
+        live = {f.number for _, f in version.files()} | set(version.blobs)
+        for d in self.dirs:
+            for sub, ext in (("sst", ".sst"), ("blob", ".blob")):
+                folder = os.path.join(d, sub)
+                for name in os.listdir(folder):
+                    stem = name[: -len(ext)]
+                    if name.endswith(ext) and stem.isdigit() and int(stem) in live:
+                        continue
+                    os.unlink(os.path.join(folder, name))
+        for n in self._wal_numbers():
+            if n not in wals:
+                os.unlink(filenames.wal_path(self.path, n))
+        current = filenames.manifest_name(self._manifest_number)
+        for name in os.listdir(self.path):
+            if (name.startswith("MANIFEST-") and name != current) or name.endswith(".tmp"):
+                os.unlink(os.path.join(self.path, name))
+
+    def close(self) -> None:
+        """Stop background work, sync the WAL, release the lock. Idempotent."""
+        if self._closed:
+            return
+        with self._mu:
+            while self._writers:
+                self._cv.wait(0.05)
+            self._closing = True
+            self._cv.notify_all()
+        self._flush_requested.set()
+        for t in self._threads:
+            t.join()
+        try:
+            self._wal.sync()
+        finally:
+            self._wal.close()
+            self._manifest.close()
+            with self._reader_lock:
+                for r in self._tables.values():
+                    r.close()
+                for b in self._blob_readers.values():
+                    b.close()
+                self._tables.clear()
+                self._blob_readers.clear()
+            self._closed = True
+            self._release_lock()
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_lock_fd", -1) >= 0 and not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - best effort at interpreter teardown
+                self._release_lock()
+
+    # ------------------------------------------------------------------ write path
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set key to value. Returns after the WAL write (fsync per the fsync option)."""
+        if type(key) is not bytes or type(value) is not bytes:
+            self.write(WriteBatch().put(key, value))
+            return
+        if self.options.fsync == "always":
+            self._group_write([(PUT, key, value)])
+            return
+        with self._mu:
+            self._prepare_write(len(key) + len(value))
+            seq = self._last_seq + 1
+            self._stats["wal_bytes_written"] += len(value) + len(key) + 29
+            self._wal.add_record(encode_put(seq, key, value))
+            self._sv[0].put(seq, key, value, bool(self._snapshots))
+            self._last_seq = seq
+            self._stats["user_bytes_written"] += len(key) + len(value)
+            self._stats["keys_written"] += 1
+
+    def delete(self, key: bytes) -> None:
+        """Remove key (writes a tombstone). Durability as put()."""
+        if type(key) is not bytes:
+            self.write(WriteBatch().delete(key))
+            return
+        if self.options.fsync == "always":
+            self._group_write([(DELETE, key, None)])
+            return
+        with self._mu:
+            self._prepare_write(len(key))
+            seq = self._last_seq + 1
+            self._wal.add_record(encode_delete(seq, key))
+            self._sv[0].apply(seq, [(DELETE, key, None)], bool(self._snapshots))
+            self._last_seq = seq
+            self._stats["user_bytes_written"] += len(key)
+
+    def delete_range(self, start: bytes, end: bytes) -> None:
+        """Remove every key in [start, end) in O(1): one range tombstone."""
+        self.write(WriteBatch().delete_range(start, end))
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply batch atomically (all or nothing, also across a crash)."""
+        if not batch.ops:
+            return
+        for kind, start, end in batch.ops:
+            if kind == RANGE_DELETE and end is not None and start >= end:
+                raise InvalidArgumentError("delete_range needs start < end")
+        if self.options.fsync == "always":
+            self._group_write(batch.ops)
+            return
+        with self._mu:
+            self._prepare_write(batch.byte_size)
+            seq = self._last_seq + 1
+            parts = batch.encode(seq)
+            self._wal.add_record(parts)
+            self._sv[0].apply(seq, batch.ops, bool(self._snapshots))
+            self._last_seq = seq + len(batch.ops) - 1
+            self._stats["user_bytes_written"] += batch.byte_size
+            self._stats["keys_written"] += len(batch.ops)
+
+    def _group_write(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
+        """fsync=always: LevelDB's writer queue. The writer at the head writes every
+        queued batch and fsyncs once for all of them (group commit)."""
+        w = _Writer(ops)
+        with self._mu:
+            self._writers.append(w)
+            if self._writers[0] is not w:
+                w.cv = threading.Condition(self._mu)
+                while not w.done and self._writers[0] is not w:
+                    w.cv.wait()
+                if w.done:
+                    if w.error is not None:
+                        raise w.error
+                    return
+            group = list(self._writers)
+            try:
+                self._prepare_write(sum(len(k) for g in group for _, k, _ in g.ops))
+            except BaseException:
+                self._finish_group([w], None)
+                raise
+            seq = self._last_seq + 1
+            records = []
+            for g in group:
+                b = WriteBatch()
+                b.ops = g.ops
+                records.append((seq, b.encode(seq)))
+                seq += len(g.ops)
+            wal = self._wal
+            self._mu.release()
+            error: BaseException | None = None
+            try:
+                for _, parts in records:
+                    wal.add_record(parts)
+                wal.sync()
+            except BaseException as e:
+                error = e
+            finally:
+                self._mu.acquire()
+            if error is None:
+                mem = self._sv[0]
+                keep = bool(self._snapshots)
+                for (s, _), g in zip(records, group, strict=True):
+                    mem.apply(s, g.ops, keep)
+                    for _, k, v in g.ops:
+                        self._stats["user_bytes_written"] += len(k) + (len(v) if v else 0)
+                    self._stats["keys_written"] += len(g.ops)
+                self._last_seq = seq - 1
+            self._finish_group(group, error)
+            if w.error is not None:
+                raise w.error
+
+    def _finish_group(self, group: list[_Writer], error: BaseException | None) -> None:
+        for g in group:
+            g.done = True
+            g.error = error
+            self._writers.remove(g)
+            if g.cv is not None:
+                g.cv.notify()
+        if self._writers and self._writers[0].cv is not None:
+            self._writers[0].cv.notify()
+        if not self._writers:
+            self._cv.notify_all()
+
+    def _prepare_write(self, nbytes: int) -> None:
+        """Called with _mu held: refuse writes after close or a hard background error,
+        seal a full memtable, and stall while flush/compaction catch up."""
+        if self._closed or self._closing:
+            raise ClosedError("DB is closed")
+        if self._bg_error is not None and not isinstance(self._bg_error, OSError):
+            raise BackgroundError(f"writes stopped after a background error: {self._bg_error}")
+        opts = self.options
+        mem = self._sv[0]
+        if mem.approximate_size + nbytes >= opts.memtable_size and len(mem):
+            stalled = None
+            while len(self._sv[1]) >= opts.max_immutable_memtables:
+                if self._bg_error is not None:
+                    raise BackgroundError(f"memtable full and flush failing: {self._bg_error}")
+                stalled = stalled or time.monotonic()
+                self._cv.wait(0.1)
+                if self._closing:
+                    raise ClosedError("DB is closing")
+            if stalled:
+                self._note_stall(stalled)
+            self._seal_memtable()
+        l0 = len(self._sv[2].levels[0])
+        if l0 >= opts.l0_stop_trigger:
+            stalled = time.monotonic()
+            while len(self._sv[2].levels[0]) >= opts.l0_stop_trigger and not self._closing:
+                if self._bg_error is not None:
+                    raise BackgroundError(
+                        f"too many level-0 files and compaction failing: {self._bg_error}"
+                    )
+                self._cv.wait(0.1)
+            self._note_stall(stalled)
+        elif l0 >= opts.l0_slowdown_trigger:
+            # As LevelDB: delay each write 1 ms rather than stopping all writes later.
+            t = time.monotonic()
+            self._mu.release()
+            try:
+                time.sleep(0.001)
+            finally:
+                self._mu.acquire()
+            self._note_stall(t)
+
+    def _note_stall(self, since: float) -> None:
+        self._stats["stall_count"] += 1
+        self._stats["stall_seconds"] += time.monotonic() - since
+
+    def _seal_memtable(self) -> None:
+        """With _mu held: start a new WAL segment and memtable; queue the old for flush."""
+        number = self._new_number()
+        new_wal = LogWriter(filenames.wal_path(self.path, number))
+        old_wal = self._wal
+        try:
+            if self.options.fsync != "no":
+                old_wal.sync()
+        finally:
+            old_wal.close()
+        self._wal = new_wal
+        mem, imms, version = self._sv
+        self._set_sv(MemTable(number), (mem, *imms), version)
+        self._flush_requested.set()
+
+    def _new_number(self) -> int:
+        n = self._next_file
+        self._next_file += 1
+        return n
+
+    def _set_sv(self, mem: MemTable, imms: tuple[MemTable, ...], version: Version) -> None:
+        # One tuple, swapped in one assignment: readers take a consistent view.
+        self._sv = (mem, imms, version)
+        self._live_versions.add(version)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: bytes, *, _snapshot: int | None = None) -> bytes | None:
+        """The value of key, or None. O(log N) per level; no lock on the table path."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        mem, imms, version = self._sv
+        e = mem.get(key, _snapshot)
+        if e is None:
+            for imm in imms:
+                e = imm.get(key, _snapshot)
+                if e is not None:
+                    break
+            else:
+                e = version.get(key, _snapshot, self._table)
+        if e is None:
+            return None
+        if mem.range_dels or version.range_dels or any(m.range_dels for m in imms):
+            if self._covered(key, e[0], mem, imms, version, _snapshot):
+                return None
+        kind = e[1]
+        if kind == PUT:
+            return e[2]
+        if kind == BLOB_INDEX:
+            return self._read_blob(e[2])  # type: ignore[arg-type]
+        return None
+
+    def __getitem__(self, key: bytes) -> bytes:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    @staticmethod
+    def _covered(
+        key: bytes,
+        seq: int,
+        mem: MemTable,
+        imms: tuple[MemTable, ...],
+        version: Version,
+        snapshot: int | None,
+    ) -> bool:
+        for rdels in (mem.range_dels, *(m.range_dels for m in imms), version.range_dels):
+            for s, e, q in rdels:
+                if s <= key < e and q > seq and (snapshot is None or q <= snapshot):
+                    return True
+        return False
+
+    def _table(self, f: FileMeta) -> SSTableReader:
+        r = self._tables.get(f.number)
+        if r is None:
+            with self._reader_lock:
+                r = self._tables.get(f.number)
+                if r is None:
+                    path = filenames.table_path(self.dirs, f.dir_index, f.number)
+                    r = SSTableReader(
+                        path, f.number, self.cache, verify=self.options.paranoid_checks
+                    )
+                    self._tables[f.number] = r
+        return r
+
+    def _read_blob(self, pointer: bytes) -> bytes:
+        number, offset, size = blob.decode_pointer(pointer)
+        r = self._blob_readers.get(number)
+        if r is None:
+            with self._reader_lock:
+                r = self._blob_readers.get(number)
+                if r is None:
+                    meta = self._sv[2].blobs.get(number)
+                    dir_index = meta.dir_index if meta else filenames.place(number, len(self.dirs))
+                    r = blob.BlobReader(filenames.blob_path(self.dirs, dir_index, number), number)
+                    self._blob_readers[number] = r
+        return r.read(offset, size)[1]
+
+    def items(
+        self,
+        lower: bytes | None = None,
+        upper: bytes | None = None,
+        reverse: bool = False,
+        *,
+        _snapshot: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs with lower <= key < upper, in key order (descending if
+        reverse), as of the moment of the call (an implicit snapshot). O(log N) to seek,
+        then amortized O(1) per step; stops at the bound without walking past it."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        if _snapshot is None:
+            gen = self._iterate(lower, upper, reverse, self._acquire_snapshot(), release=True)
+        else:
+            gen = self._iterate(lower, upper, reverse, _snapshot, release=False)
+        next(gen)  # start it: from now on closing or dropping it releases the snapshot
+        return gen  # type: ignore[return-value]
+
+    def keys(
+        self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
+    ) -> Iterator[bytes]:
+        return (k for k, _ in self.items(lower, upper, reverse))
+
+    def _iterate(
+        self, lower: bytes | None, upper: bytes | None, reverse: bool, seq: int, release: bool
+    ) -> Iterator[tuple[bytes, bytes] | None]:
+        try:
+            yield None  # primed by items()
+            mem, imms, version = self._sv
+            sources: list[Iterator[tuple[bytes, int, int, int, bytes]]] = []
+            for i, m in enumerate((mem, *imms)):
+                sources.append(_tag(_mem_range(m, lower, upper, seq, reverse), i, reverse))
+            base = len(sources)
+            for j, f in enumerate(version.levels[0]):
+                if _overlaps(f, lower, upper):
+                    sources.append(
+                        _tag(
+                            self._table(f).iter_range(lower, upper, seq, reverse), base + j, reverse
+                        )
+                    )
+            base += len(version.levels[0])
+            for level in range(1, NUM_LEVELS):
+                files = [f for f in version.levels[level] if _overlaps(f, lower, upper)]
+                if files:
+                    if reverse:
+                        files.reverse()
+                    sources.append(
+                        _tag(
+                            self._level_range(files, lower, upper, seq, reverse),
+                            base + level,
+                            reverse,
+                        )
+                    )
+            rdels = [
+                r
+                for r in (
+                    *mem.range_dels,
+                    *(x for m in imms for x in m.range_dels),
+                    *version.range_dels,
+                )
+                if r[2] <= seq
+                and (upper is None or r[0] < upper)
+                and (lower is None or r[1] > lower)
+            ]
+            merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, reverse=reverse)
+            prev = None
+            read_blob = self._read_blob
+            for key, _src, eseq, kind, value in merged:
+                if key == prev:
+                    continue
+                prev = key
+                if kind == DELETE:
+                    continue
+                if rdels and any(s <= key < e and q > eseq for s, e, q in rdels):
+                    continue
+                if kind == BLOB_INDEX:
+                    value = read_blob(value)
+                yield key, value
+        finally:
+            if release:
+                self._release_snapshot(seq)
+
+    def _level_range(
+        self,
+        files: list[FileMeta],
+        lower: bytes | None,
+        upper: bytes | None,
+        seq: int,
+        reverse: bool,
+    ) -> Iterator[tuple[bytes, int, int, bytes]]:
+        for f in files:
+            yield from self._table(f).iter_range(lower, upper, seq, reverse)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _acquire_snapshot(self) -> int:
+        with self._mu:
+            seq = self._last_seq
+            self._snapshots[seq] = self._snapshots.get(seq, 0) + 1
+            return seq
+
+    def _release_snapshot(self, seq: int) -> None:
+        with self._mu:
+            n = self._snapshots.get(seq, 0) - 1
+            if n <= 0:
+                self._snapshots.pop(seq, None)
+            else:
+                self._snapshots[seq] = n
+            if not self._snapshots:
+                self._delete_obsolete_locked()
+
+    def snapshot(self) -> Snapshot:
+        """A consistent point-in-time view; release with close() or a with-block."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        return Snapshot(self, self._acquire_snapshot())
+
+    def _smallest_snapshot(self) -> int:
+        return min(self._snapshots) if self._snapshots else self._last_seq
+
+    # ------------------------------------------------------------------ background work
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._flush_requested.wait(0.5)
+            self._flush_requested.clear()
+            while True:
+                with self._mu:
+                    imms = self._sv[1]
+                    if not imms:
+                        break
+                    if self._closing and self._bg_error is not None:
+                        return
+                    imm = imms[-1]  # oldest first
+                    spec = self._flush_spec(imm)
+                try:
+                    result = workers.run(jobs.run_flush, spec, self.options.compaction_workers)
+                    self._install_flush(imm, result)
+                except BaseException as e:  # noqa: BLE001 - recorded, surfaced to writers
+                    self._set_bg_error(e)
+                    if self._closing:
+                        return
+                    time.sleep(0.2)
+                    continue
+            if self._closing:
+                return
+
+    def _set_bg_error(self, e: BaseException) -> None:
+        with self._mu:
+            self._bg_error = e
+            self._cv.notify_all()
+
+    def _flush_spec(self, imm: MemTable) -> dict[str, Any]:
+        opts = self.options
+        numbers = [self._new_number(), self._new_number()]
+        return {
+            "wal_path": filenames.wal_path(self.path, imm.wal_number),
+            "paranoid": opts.paranoid_checks,
+            "max_seq": imm.last_seq,
+            "smallest_snapshot": min(self._smallest_snapshot(), imm.last_seq),
+            "dirs": self.dirs,
+            "numbers": numbers,
+            "block_size": opts.block_size,
+            "compression": opts.compression[0],
+            "bloom_bits_per_key": opts.bloom_bits_per_key,
+            "target_file_size": opts.target_file_size,
+            "blob_threshold": opts.blob_threshold,
+            "rate_limit": 0,  # flushes are never throttled: they unblock writers
+        }
+
+    def _install_flush(self, imm: MemTable, result: dict[str, Any]) -> None:
+        tables = [FileMeta.from_json(t) for t in result["tables"]]
+        blobs = [BlobMeta.from_json(b) for b in result["blobs"]]
+        rdels = [(bytes.fromhex(s), bytes.fromhex(e), q) for s, e, q in result["range_dels"]]
+        with self._mu:
+            mem, imms, version = self._sv
+            assert imms[-1] is imm
+            rest = imms[:-1]
+            log_number = rest[-1].wal_number if rest else mem.wal_number
+            edit = VersionEdit(
+                log_number=log_number,
+                next_file=self._next_file,
+                last_seq=max(imm.last_seq, self._flushed_seq),
+                added=[(0, t) for t in tables],
+                added_blobs=blobs,
+                added_range_dels=rdels,
+            )
+            new_version = self._log_and_apply(edit, version)
+            self._log_number = log_number
+            self._flushed_seq = max(imm.last_seq, self._flushed_seq)
+            self._set_sv(mem, rest, new_version)
+            self._pending_deletes.add(("wal", imm.wal_number))
+            self._stats["flushes"] += 1
+            self._stats["flush_bytes_written"] += result["bytes_written"]
+            if isinstance(self._bg_error, OSError):
+                self._bg_error = None  # the disk has room again
+            self._delete_obsolete_locked()
+            self._cv.notify_all()
+        self._compaction_wakeup()
+
+    def _log_and_apply(self, edit: VersionEdit, version: Version) -> Version:
+        """With _mu held: make edit durable in the MANIFEST, then return the new Version.
+        If the MANIFEST write fails nothing changes in memory."""
+        new_version = version.apply(edit)
+        dropped = self._droppable_range_dels(new_version)
+        if dropped:
+            edit.deleted_range_dels = dropped
+            new_version = version.apply(edit)
+        self._manifest.add_record([edit.encode()])
+        self._manifest.sync()
+        for _lvl, num in edit.deleted:
+            self._pending_deletes.add(("sst", num))
+        live_blobs = {n for _, f in new_version.files() for n in f.blob_refs}
+        dead_blobs = [n for n in new_version.blobs if n not in live_blobs]
+        if dead_blobs:
+            bedit = VersionEdit(deleted_blobs=dead_blobs)
+            self._manifest.add_record([bedit.encode()])
+            self._manifest.sync()
+            new_version = new_version.apply(bedit)
+            for n in dead_blobs:
+                self._pending_deletes.add(("blob", n))
+        return new_version
+
+    @staticmethod
+    def _droppable_range_dels(version: Version) -> list[tuple[bytes, bytes, int]]:
+        """Range deletions that no longer hide anything in any file."""
+        out = []
+        for start, end, seq in version.range_dels:
+            if not any(
+                f.min_seq < seq
+                and f.smallest < end
+                and f.largest >= start
+                and seq not in f.rdel_free
+                for _, f in version.files()
+            ):
+                out.append((start, end, seq))
+        return out
+
+    def _delete_obsolete_locked(self) -> None:
+        """Delete files that no live Version (held by a reader or iterator) names."""
+        if not self._pending_deletes:
+            return
+        live_tables: set[int] = set()
+        live_blobs: set[int] = set()
+        for v in list(self._live_versions):
+            for lvl in v.levels:
+                live_tables.update(f.number for f in lvl)
+            live_blobs.update(v.blobs)
+        imm_wals = {m.wal_number for m in self._sv[1]} | {self._sv[0].wal_number}
+        done = set()
+        for kind, num in self._pending_deletes:
+            if kind == "sst" and num not in live_tables:
+                with self._reader_lock:
+                    r = self._tables.pop(num, None)
+                if r is not None:
+                    r.close()
+                self.cache.evict_file(num)
+                self._unlink_data_file("sst", num)
+                done.add((kind, num))
+            elif kind == "blob" and num not in live_blobs:
+                with self._reader_lock:
+                    b = self._blob_readers.pop(num, None)
+                if b is not None:
+                    b.close()
+                self._unlink_data_file("blob", num)
+                done.add((kind, num))
+            elif kind == "wal" and num not in imm_wals:
+                try:
+                    os.unlink(filenames.wal_path(self.path, num))
+                except FileNotFoundError:
+                    pass
+                done.add((kind, num))
+        self._pending_deletes -= done
+
+    def _unlink_data_file(self, kind: str, num: int) -> None:
+        ext = ".sst" if kind == "sst" else ".blob"
+        for d in self.dirs:
+            try:
+                os.unlink(os.path.join(d, kind, f"{num:06d}{ext}"))
+                return
+            except FileNotFoundError:
+                continue
+
+    def _compaction_wakeup(self) -> None:
+        with self._mu:
+            self._cv.notify_all()
+
+    def _compaction_loop(self) -> None:
+        while True:
+            with self._compaction_lock:
+                with self._mu:
+                    if self._closing:
+                        return
+                    c = self._pick_locked()
+                if c is not None:
+                    try:
+                        self._run_compaction(c)
+                    except BaseException as e:  # noqa: BLE001 - recorded, surfaced to writers
+                        self._set_bg_error(e)
+                        time.sleep(0.5)
+                    continue
+            with self._mu:
+                if not self._closing:
+                    self._cv.wait(1.0)
+
+    def _pick_locked(self) -> Compaction | None:
+        if self._bg_error is not None and not isinstance(self._bg_error, OSError):
+            return None
+        version = self._sv[2]
+        gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
+        return pick(version, self.options, self._pointers, gc, self._cleaned)
+
+    def _run_compaction(self, c: Compaction) -> None:
+        if c.is_trivial_move():
+            f = c.inputs[0]
+            with self._mu:
+                mem, imms, version = self._sv
+                if f not in version.levels[c.level]:
+                    return
+                edit = VersionEdit(deleted=[(c.level, f.number)], added=[(c.output_level, f)])
+                new_version = version.apply(edit)
+                self._manifest.add_record([edit.encode()])
+                self._manifest.sync()
+                self._set_sv(mem, imms, new_version)
+                self._stats["trivial_moves"] += 1
+                self._cv.notify_all()
+            return
+        with self._mu:
+            version = self._sv[2]
+            spec = self._compaction_spec(c, version)
+        result = workers.run(jobs.run_compaction, spec, self.options.compaction_workers)
+        self._install_compaction(c, result)
+
+    def _compaction_spec(self, c: Compaction, version: Version) -> dict[str, Any]:
+        opts = self.options
+        in_bytes = sum(f.size for _, f in c.all_inputs)
+        nfiles = in_bytes // opts.target_file_size + len(c.all_inputs) + 4
+        numbers = [self._new_number() for _ in range(nfiles)]
+        inputs: list[list[dict[str, Any]]] = []
+        if c.level == 0:
+            inputs.extend([f.to_json()] for f in c.inputs)
+        else:
+            inputs.append([f.to_json() for f in c.inputs])
+        if c.next_inputs and c.output_level != c.level:
+            inputs.append([f.to_json() for f in c.next_inputs])
+        deeper = [
+            [(f.smallest.hex(), f.largest.hex()) for f in version.levels[lvl]]
+            for lvl in range(c.output_level + 1, NUM_LEVELS)
+        ]
+        return {
+            "dirs": self.dirs,
+            "numbers": numbers,
+            "levels": [[f.to_json() for f in lvl] for lvl in version.levels],
+            "blobs": [b.to_json() for b in version.blobs.values()],
+            "range_dels": [(s.hex(), e.hex(), q) for s, e, q in version.range_dels],
+            "inputs": inputs,
+            "deeper": deeper,
+            "smallest_snapshot": self._smallest_snapshot(),
+            "block_size": opts.block_size,
+            "compression": opts.compression[c.output_level],
+            "bloom_bits_per_key": opts.bloom_bits_per_key,
+            "target_file_size": opts.target_file_size,
+            "blob_threshold": opts.blob_threshold,
+            "rate_limit": opts.compaction_rate_limit,
+            "gc_blobs": c.gc_blobs,
+            "compaction_filter": opts.compaction_filter,
+            "compaction_filter_arg": opts.compaction_filter_arg,
+        }
+
+    def _install_compaction(self, c: Compaction, result: dict[str, Any]) -> None:
+        tables = [FileMeta.from_json(t) for t in result["tables"]]
+        blobs = [BlobMeta.from_json(b) for b in result["blobs"]]
+        with self._mu:
+            mem, imms, version = self._sv
+            edit = VersionEdit(
+                next_file=self._next_file,
+                deleted=[(lvl, f.number) for lvl, f in c.all_inputs],
+                added=[(c.output_level, t) for t in tables],
+                added_blobs=blobs,
+                blob_garbage={int(k): v for k, v in result["blob_garbage"].items()},
+            )
+            if c.level > 0 and c.inputs:
+                largest = max(f.largest for f in c.inputs)
+                edit.compact_pointers = {c.level: largest}
+                self._pointers[c.level] = largest
+            new_version = self._log_and_apply(edit, version)
+            self._set_sv(mem, imms, new_version)
+            if c.reason != "size":
+                self._cleaned.update(t.number for t in tables)
+            self._stats["compactions"] += 1
+            self._stats["compaction_bytes_written"] += result["bytes_written"]
+            self._stats["compaction_bytes_read"] += sum(f.size for _, f in c.all_inputs)
+            self._stats["compaction_rate_limited_seconds"] += result.get(
+                "rate_limited_seconds", 0.0
+            )
+            if isinstance(self._bg_error, OSError):
+                self._bg_error = None
+            self._delete_obsolete_locked()
+            self._cv.notify_all()
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._mu:
+                if self._closing:
+                    return
+                self._cv.wait(1.0)
+                if self._closing:
+                    return
+                wal = self._wal
+                if time.monotonic() - self._last_sync < 0.9:
+                    continue
+                self._last_sync = time.monotonic()
+            try:
+                os.fsync(wal.fd)
+            except OSError as e:
+                if e.errno != errno.EBADF:  # the segment was sealed (and synced) meanwhile
+                    self._set_bg_error(e)
+
+    # ------------------------------------------------------------------ maintenance
+
+    def flush(self) -> None:
+        """Write the memtable to a table and wait until it and all older ones are
+        installed. Afterwards no WAL is needed to recover current data."""
+        with self._mu:
+            if self._closed:
+                raise ClosedError("DB is closed")
+            if len(self._sv[0]) or self._sv[0].range_dels:
+                self._seal_memtable()
+            target = self._sv[1][0] if self._sv[1] else None
+        if target is None:
+            return
+        self._flush_requested.set()
+        with self._mu:
+            while target in self._sv[1]:
+                if self._bg_error is not None:
+                    raise BackgroundError(f"flush failed: {self._bg_error}")
+                self._cv.wait(0.1)
+
+    def compact(self, lower: bytes | None = None, upper: bytes | None = None) -> None:
+        """Flush, then compact every level's files overlapping [lower, upper] down to the
+        bottom level, dropping overwritten values and tombstones no snapshot needs."""
+        self.flush()
+        with self._compaction_lock:
+            while True:
+                with self._mu:
+                    version = self._sv[2]
+                    bottom = bottom_level(version)
+                    level = next(
+                        (lvl for lvl in range(bottom) if version.overlapping(lvl, lower, upper)),
+                        None,
+                    )
+                if level is None:
+                    break
+                files = version.overlapping(level, lower, upper)
+                nxt = version.overlapping(
+                    level + 1, min(f.smallest for f in files), max(f.largest for f in files)
+                )
+                with self._mu:
+                    gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
+                self._run_compaction(Compaction(level, level + 1, files, nxt, "manual", gc))
+            with self._mu:
+                version = self._sv[2]
+                bottom = bottom_level(version)
+                files = version.overlapping(bottom, lower, upper)
+                gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
+            needs_rewrite = (
+                any(f.deletions for f in files)
+                or any(set(gc) & set(f.blob_refs) for f in files)
+                or version.range_dels
+            )
+            if files and needs_rewrite:
+                self._run_compaction(Compaction(bottom, bottom, files, [], "manual", gc))
+        with self._mu:
+            if self._bg_error is not None and not isinstance(self._bg_error, OSError):
+                raise BackgroundError(f"compaction failed: {self._bg_error}")
+
+    def checkpoint(self, target: str | os.PathLike[str]) -> None:
+        """A consistent, openable copy of the DB at target (hard links for immutable
+        files, so it costs little space). target must not exist."""
+        target = os.fspath(target)
+        if os.path.exists(target):
+            raise InvalidArgumentError(f"checkpoint target {target} already exists")
+        self.flush()
+        with self._mu:
+            version = self._sv[2]  # held: its files cannot be deleted while we link
+            state = ManifestState(
+                version,
+                self._next_file,
+                self._next_file + 1,
+                self._flushed_seq,
+                dict(self._pointers),
+            )
+        tmp = target + ".tmp"
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(os.path.join(tmp, "sst"))
+        os.makedirs(os.path.join(tmp, "blob"))
+        os.makedirs(os.path.join(tmp, "wal"))
+        relocated_levels = [[f.with_dir(0) for f in lvl] for lvl in version.levels]
+        for lvl in version.levels:
+            for f in lvl:
+                _link_or_copy(
+                    filenames.table_path(self.dirs, f.dir_index, f.number),
+                    filenames.table_path([tmp], 0, f.number),
+                )
+        blobs = {}
+        for n, b in version.blobs.items():
+            _link_or_copy(
+                filenames.blob_path(self.dirs, b.dir_index, n), filenames.blob_path([tmp], 0, n)
+            )
+            blobs[n] = BlobMeta(n, 0, b.size, b.value_bytes, b.garbage_bytes)
+        state.version = Version(relocated_levels, blobs, list(version.range_dels))
+        with open(os.path.join(tmp, "OPTIONS"), "w") as out:
+            json.dump({"format_version": DB_FORMAT_VERSION, "data_dirs": ["."]}, out)
+        w = write_new_manifest(tmp, state.next_file - 1, state)
+        w.close()
+        for sub in ("sst", "blob", "wal", ""):
+            sync_dir(os.path.join(tmp, sub) if sub else tmp)
+        os.rename(tmp, target)
+        sync_dir(os.path.dirname(os.path.abspath(target)))
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges: levels, files, bytes, caches, compaction, stalls."""
+        with self._mu:
+            mem, imms, version = self._sv
+            s: dict[str, Any] = dict(self._stats)
+            s["last_sequence"] = self._last_seq
+            s["memtable_bytes"] = mem.approximate_size
+            s["memtable_entries"] = len(mem)
+            s["immutable_memtables"] = len(imms)
+            s["live_snapshots"] = sum(self._snapshots.values())
+            s["background_error"] = None if self._bg_error is None else repr(self._bg_error)
+            s["pending_compaction_bytes"] = pending_compaction_bytes(version, self.options)
+        s["levels"] = [
+            {"level": i, "files": len(lvl), "bytes": sum(f.size for f in lvl)}
+            for i, lvl in enumerate(version.levels)
+        ]
+        s["num_files"] = sum(len(lvl) for lvl in version.levels)
+        s["sst_bytes"] = sum(f.size for _, f in version.files())
+        s["blob_files"] = len(version.blobs)
+        s["blob_bytes"] = sum(b.size for b in version.blobs.values())
+        s["blob_garbage_bytes"] = sum(b.garbage_bytes for b in version.blobs.values())
+        s["range_deletions"] = len(version.range_dels)
+        flushed = s["flush_bytes_written"]
+        s["write_amplification"] = (
+            (flushed + s["compaction_bytes_written"]) / flushed if flushed else 0.0
+        )
+        s.update(self.cache.stats())
+        return s
+
+    def live_files(self) -> list[tuple[int, FileMeta]]:
+        return self._sv[2].files()
+
+
+class Snapshot:
+    """A point-in-time read view (a sequence number the DB will not compact away)."""
+
+    def __init__(self, db: DB, seq: int) -> None:
+        self.db = db
+        self.sequence = seq
+        self._released = False
+
+    def get(self, key: bytes) -> bytes | None:
+        self._check()
+        return self.db.get(key, _snapshot=self.sequence)
+
+    def items(
+        self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check()
+        return self.db.items(lower, upper, reverse, _snapshot=self.sequence)
+
+    def _check(self) -> None:
+        if self._released:
+            raise ShaleError("snapshot already released")
+
+    def close(self) -> None:
+        if not self._released:
+            self._released = True
+            self.db._release_snapshot(self.sequence)
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_released", True) and not self.db._closed:
+            self.close()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
+    return (lower is None or f.largest >= lower) and (upper is None or f.smallest < upper)
+
+
+def _tag(
+    it: Iterator[tuple[bytes, int, int, bytes]], src: int, reverse: bool
+) -> Iterator[tuple[bytes, int, int, int, bytes]]:
+    # Merge order among equal keys: the newest source first, in both directions.
+    s = -src if reverse else src
+    for key, seq, kind, value in it:
+        yield key, s, seq, kind, value
+
+
+def _mem_range(
+    mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool
+) -> Iterator[tuple[bytes, int, int, bytes]]:
+    """Visible entries of a memtable in [lower, upper), fetched a chunk at a time so
+    concurrent inserts never invalidate the walk."""
+    start = upper if reverse else lower
+    inclusive = not reverse
+    get = mem.get
+    while True:
+        keys = mem.keys_from(start, inclusive, _CHUNK, reverse)
+        if not keys:
+            return
+        for k in keys:
+            if reverse:
+                if lower is not None and k < lower:
+                    return
+            elif upper is not None and k >= upper:
+                return
+            e = get(k, seq)
+            if e is not None:
+                yield k, e[0], e[1], e[2]  # type: ignore[misc]
+        start = keys[-1]
+        inclusive = False
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+__all__ = ["DB", "Snapshot"]

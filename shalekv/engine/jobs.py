@@ -1,0 +1,432 @@
+"""Flush and compaction jobs. They run in worker processes (or a thread when
+compaction_workers=0): inputs are immutable files named in a picklable spec, outputs
+are new files plus the metadata the main process installs with one MANIFEST edit.
+
+A job never changes a file it did not create. If it fails or the process dies, its
+partial outputs are unreferenced and removed at the next open.
+"""
+
+from __future__ import annotations
+
+import heapq
+import importlib
+import os
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from shalekv.engine import blob, compression, filenames
+from shalekv.engine.log_format import LogReader
+from shalekv.engine.sstable import SSTableReader, SSTableWriter
+from shalekv.engine.version import BlobMeta, FileMeta, Version
+from shalekv.engine.write_batch import BLOB_INDEX, DELETE, PUT, RANGE_DELETE, decode
+
+Entry = tuple[bytes, int, int, bytes]
+
+
+class RateLimiter:
+    """Token bucket on bytes written, so compaction leaves disk bandwidth to writes."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.allowance = float(rate)
+        self.last = time.monotonic()
+        self.slept = 0.0
+
+    def request(self, n: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        self.allowance = min(float(self.rate), self.allowance + (now - self.last) * self.rate)
+        self.last = now
+        self.allowance -= n
+        if self.allowance < 0:
+            pause = -self.allowance / self.rate
+            self.slept += pause
+            time.sleep(pause)
+
+
+class OutputBuilder:
+    """Writes a sorted entry stream into tables of about target_file_size, moving
+    values of blob_threshold bytes or more into a blob file."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.dirs: list[str] = spec["dirs"]
+        self.numbers: list[int] = list(spec["numbers"])
+        self.block_size: int = spec["block_size"]
+        self.codec: int = compression.CODES[spec["compression"]]
+        self.bloom_bits: int = spec["bloom_bits_per_key"]
+        self.target: int = spec["target_file_size"]
+        self.blob_threshold: int = spec["blob_threshold"]
+        self.split: bool = spec.get("split", True)
+        self.rdels: list[tuple[bytes, bytes, int]] = [
+            (bytes.fromhex(a), bytes.fromhex(b), int(q)) for a, b, q in spec.get("range_dels", ())
+        ]
+        self._dirty: set[int] = set()  # range deletions the current table holds older keys of
+        self.limiter = RateLimiter(spec.get("rate_limit", 0))
+        self.tables: list[dict[str, Any]] = []
+        self.blobs: list[dict[str, Any]] = []
+        self._table: SSTableWriter | None = None
+        self._blob: blob.BlobWriter | None = None
+        self._last_key: bytes | None = None
+        self.bytes_written = 0
+
+    def _next_number(self) -> int:
+        if not self.numbers:
+            raise RuntimeError("job ran out of reserved file numbers")
+        return self.numbers.pop(0)
+
+    def add(self, key: bytes, seq: int, kind: int, value: bytes) -> None:
+        t = self._table
+        if (
+            t is not None
+            and key != self._last_key
+            and self.split
+            and t.estimated_size >= self.target
+        ):
+            self._finish_table()
+            t = None
+        if t is None:
+            n = self._next_number()
+            d = filenames.place(n, len(self.dirs))
+            t = self._table = SSTableWriter(
+                filenames.table_path(self.dirs, d, n),
+                block_size=self.block_size,
+                codec=self.codec,
+                bloom_bits_per_key=self.bloom_bits,
+                rate_limiter=self.limiter,
+            )
+            t.number = n  # type: ignore[attr-defined]
+            t.dir_index = d  # type: ignore[attr-defined]
+        if kind == PUT and len(value) >= self.blob_threshold:
+            value = self.add_blob(key, value)
+            kind = BLOB_INDEX
+        if kind == BLOB_INDEX:
+            bnum, _, size = blob.decode_pointer(value)
+            t.add_blob_ref(bnum, size)
+        t.add(key, seq, kind, value)
+        self._last_key = key
+        if self.rdels:
+            for s, e, q in self.rdels:
+                if seq < q and s <= key < e:
+                    self._dirty.add(q)
+
+    def add_blob(self, key: bytes, value: bytes) -> bytes:
+        b = self._blob
+        if b is None:
+            n = self._next_number()
+            d = filenames.place(n, len(self.dirs))
+            b = self._blob = blob.BlobWriter(filenames.blob_path(self.dirs, d, n), n)
+            b.dir_index = d  # type: ignore[attr-defined]
+        ptr = b.add(key, value)
+        self.limiter.request(len(value))
+        return ptr
+
+    def _finish_table(self) -> None:
+        t = self._table
+        assert t is not None
+        meta = t.finish()
+        self.bytes_written += meta["file_size"]
+        fm = FileMeta(
+            number=t.number,  # type: ignore[attr-defined]
+            dir_index=t.dir_index,  # type: ignore[attr-defined]
+            size=meta["file_size"],
+            smallest=t.smallest or b"",
+            largest=t.largest or b"",
+            entries=t.entries,
+            deletions=t.deletions,
+            min_seq=meta["min_seq"],
+            max_seq=meta["max_seq"],
+            blob_refs=dict(t.blob_refs),
+            rdel_free=tuple(q for _, _, q in self.rdels if q not in self._dirty),
+        )
+        self.tables.append(fm.to_json())
+        self._table = None
+        self._dirty = set()
+
+    def finish(self) -> None:
+        if self._table is not None:
+            self._finish_table()
+        if self._blob is not None:
+            b = self._blob
+            size = b.finish()
+            self.bytes_written += size
+            self.blobs.append(BlobMeta(b.number, b.dir_index, size, b.value_bytes).to_json())  # type: ignore[attr-defined]
+            self._blob = None
+
+    def abandon(self) -> None:
+        if self._table is not None:
+            self._table.abandon()
+        if self._blob is not None:
+            self._blob.abandon()
+
+
+def _sync_dirs(dirs: list[str]) -> None:
+    for d in dirs:
+        for sub in ("sst", "blob"):
+            p = os.path.join(d, sub)
+            if os.path.isdir(p):
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+
+# ---------------------------------------------------------------- retention rules
+
+
+def retain(
+    entries: Iterable[Entry],
+    smallest_snapshot: int,
+    range_dels: list[tuple[bytes, bytes, int]],
+    is_base_level: Callable[[bytes], bool],
+    compaction_filter: Callable[[bytes, bytes | None], bool] | None,
+    dropped: Callable[[int, bytes], None] | None = None,
+) -> Iterator[Entry]:
+    """Drop what no reader can see, as LevelDB's DoCompactionWork: a version hidden by
+    a newer one that every snapshot sees, a tombstone every snapshot sees when no
+    older level holds the key, and values under a range deletion every snapshot sees.
+    Entries arrive in (key asc, seq desc) order."""
+    prev_key = None
+    last_seq = 0
+    rdels = [r for r in range_dels if r[2] <= smallest_snapshot]
+    for key, seq, kind, value in entries:
+        if key != prev_key:
+            prev_key = key
+            last_seq = 1 << 63
+            newest = True
+        else:
+            newest = False
+        drop = False
+        if last_seq <= smallest_snapshot:
+            drop = True  # shadowed by a newer version every reader sees
+        elif kind == DELETE and seq <= smallest_snapshot and is_base_level(key):
+            drop = True
+        elif rdels and any(s <= key < e and seq < q for s, e, q in rdels):
+            drop = True
+        elif (
+            newest
+            and compaction_filter is not None
+            and kind != DELETE
+            and seq <= smallest_snapshot
+            and compaction_filter(key, value if kind == PUT else None)
+        ):
+            if is_base_level(key):
+                drop = True
+            else:
+                last_seq = seq
+                if dropped is not None:
+                    dropped(kind, value)
+                yield key, seq, DELETE, b""
+                continue
+        last_seq = seq
+        if drop:
+            if dropped is not None:
+                dropped(kind, value)
+            continue
+        yield key, seq, kind, value
+
+
+# ---------------------------------------------------------------- flush
+
+
+def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
+    """Replay one WAL segment and write it as a level-0 table (plus a blob file)."""
+    t0 = time.monotonic()
+    reader = LogReader(spec["wal_path"], paranoid=spec["paranoid"])
+    versions: dict[bytes, list[tuple[int, int, bytes]]] = {}
+    range_dels: list[tuple[bytes, bytes, int]] = []
+    max_seq = spec["max_seq"]
+    for offset, record in reader:
+        seq, ops = decode(record, spec["wal_path"], offset)
+        if seq > max_seq:
+            break  # written after the memtable was sealed (cannot happen; be safe)
+        for kind, key, value in ops:
+            if kind == RANGE_DELETE:
+                assert value is not None
+                range_dels.append((key, value, seq))
+            else:
+                versions.setdefault(key, []).append((seq, kind, value or b""))
+            seq += 1
+    smallest_snapshot = spec["smallest_snapshot"]
+
+    def entries() -> Iterator[Entry]:
+        for key in sorted(versions):
+            vs = versions[key]
+            if len(vs) == 1:
+                s, k, v = vs[0]
+                yield key, s, k, v
+            else:
+                for s, k, v in reversed(vs):
+                    yield key, s, k, v
+
+    out = OutputBuilder(
+        {**spec, "split": False, "range_dels": [(s.hex(), e.hex(), q) for s, e, q in range_dels]}
+    )
+    try:
+        # Never drop tombstones here: older levels may hold the key.
+        for e in retain(entries(), smallest_snapshot, [], lambda _k: False, None):
+            out.add(*e)
+        out.finish()
+        _sync_dirs(spec["dirs"])
+    except BaseException:
+        out.abandon()
+        raise
+    return {
+        "tables": out.tables,
+        "blobs": out.blobs,
+        "range_dels": [(s.hex(), e.hex(), q) for s, e, q in range_dels],
+        "bytes_written": out.bytes_written,
+        "seconds": time.monotonic() - t0,
+    }
+
+
+# ---------------------------------------------------------------- compaction
+
+
+def load_filter(
+    path: str | None, arg: str, view: FileView
+) -> Callable[[bytes, bytes | None], bool] | None:
+    """Import 'module:factory' and call factory(arg, view) -> filter(key, value)."""
+    if not path:
+        return None
+    mod, _, name = path.partition(":")
+    factory = getattr(importlib.import_module(mod), name)
+    return factory(arg, view)  # type: ignore[no-any-return]
+
+
+class FileView:
+    """Read-only view of the DB's files as of a compaction's start: what a compaction
+    filter may consult (e.g. a collection's metadata key)."""
+
+    def __init__(self, version: Version, dirs: list[str]) -> None:
+        self.version = version
+        self.dirs = dirs
+        self._tables: dict[int, SSTableReader] = {}
+        self._blobs: dict[int, blob.BlobReader] = {}
+
+    def table(self, f: FileMeta) -> SSTableReader:
+        t = self._tables.get(f.number)
+        if t is None:
+            t = self._tables[f.number] = SSTableReader(
+                filenames.table_path(self.dirs, f.dir_index, f.number), f.number, None
+            )
+        return t
+
+    def read_blob(self, pointer: bytes) -> bytes:
+        n, off, size = blob.decode_pointer(pointer)
+        r = self._blobs.get(n)
+        if r is None:
+            meta = self.version.blobs[n]
+            r = self._blobs[n] = blob.BlobReader(
+                filenames.blob_path(self.dirs, meta.dir_index, n), n
+            )
+        return r.read(off, size)[1]
+
+    def get(self, key: bytes) -> bytes | None:
+        """The newest value of key in the files (range deletions applied), or None."""
+        r = self.version.get(key, None, self.table)
+        if r is None:
+            return None
+        seq, kind, value = r
+        for s, e, q in self.version.range_dels:
+            if s <= key < e and q > seq:
+                return None
+        if kind == DELETE:
+            return None
+        if kind == BLOB_INDEX:
+            return self.read_blob(value)
+        return value
+
+    def close(self) -> None:
+        for t in self._tables.values():
+            t.close()
+        for b in self._blobs.values():
+            b.close()
+
+
+def _merged(readers: list[list[SSTableReader]]) -> Iterator[Entry]:
+    """All entries of the input files in (key asc, seq desc) order. Each inner list is a
+    run of non-overlapping files (one level), read one after the other."""
+
+    def run(files: list[SSTableReader]) -> Iterator[Entry]:
+        for r in files:
+            yield from r.iter_all_versions()
+
+    if len(readers) == 1:
+        return run(readers[0])
+    return heapq.merge(*(run(rs) for rs in readers), key=lambda e: (e[0], -e[1]))
+
+
+def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
+    """Merge the input files into new files for the output level."""
+    t0 = time.monotonic()
+    dirs = spec["dirs"]
+    version = Version(
+        [[FileMeta.from_json(f) for f in lvl] for lvl in spec["levels"]],
+        {int(b["number"]): BlobMeta.from_json(b) for b in spec["blobs"]},
+        [(bytes.fromhex(s), bytes.fromhex(e), q) for s, e, q in spec["range_dels"]],
+    )
+    view = FileView(version, dirs)
+    runs: list[list[SSTableReader]] = []
+    for run_files in spec["inputs"]:
+        runs.append([view.table(FileMeta.from_json(f)) for f in run_files])
+    deeper: list[list[tuple[bytes, bytes]]] = [
+        [(bytes.fromhex(a), bytes.fromhex(b)) for a, b in lvl] for lvl in spec["deeper"]
+    ]
+    deeper_largest = [[b for _, b in lvl] for lvl in deeper]
+
+    def is_base_level(key: bytes) -> bool:
+        for ranges, largest in zip(deeper, deeper_largest, strict=True):
+            i = bisect_left(largest, key)
+            if i < len(ranges) and ranges[i][0] <= key:
+                return False
+        return True
+
+    gc_blobs = set(spec.get("gc_blobs", ()))
+    garbage: dict[int, int] = {}
+
+    def dropped(kind: int, value: bytes) -> None:
+        if kind == BLOB_INDEX:
+            n, _, size = blob.decode_pointer(value)
+            garbage[n] = garbage.get(n, 0) + size
+
+    flt = load_filter(spec.get("compaction_filter"), spec.get("compaction_filter_arg", ""), view)
+    out = OutputBuilder(spec)
+    entries_in = 0
+    entries_out = 0
+    try:
+        rdels = version.range_dels
+        for key, seq, kind, value in retain(
+            _merged(runs), spec["smallest_snapshot"], rdels, is_base_level, flt, dropped
+        ):
+            if kind == BLOB_INDEX:
+                n, _, size = blob.decode_pointer(value)
+                if n in gc_blobs:
+                    # Relocate a live value out of a mostly-dead blob file.
+                    garbage[n] = garbage.get(n, 0) + size
+                    value = out.add_blob(key, view.read_blob(value))
+            out.add(key, seq, kind, value)
+            entries_out += 1
+        out.finish()
+        _sync_dirs(dirs)
+    except BaseException:
+        out.abandon()
+        raise
+    finally:
+        view.close()
+    for r in runs:
+        for t in r:
+            entries_in += t.props.get("entries", 0)
+    return {
+        "tables": out.tables,
+        "blobs": out.blobs,
+        "blob_garbage": garbage,
+        "bytes_written": out.bytes_written,
+        "entries_in": entries_in,
+        "entries_out": entries_out,
+        "rate_limited_seconds": out.limiter.slept,
+        "seconds": time.monotonic() - t0,
+    }

@@ -1,0 +1,229 @@
+"""The framed record log shared by the WAL and the MANIFEST (LevelDB's log format).
+
+The file is a sequence of 32 KiB blocks. A record is split into fragments so that
+no fragment crosses a block boundary; each fragment has a 7-byte header:
+masked CRC32C (u32 LE, over the type byte and payload), length (u16 LE), type (u8:
+1 FULL, 2 FIRST, 3 MIDDLE, 4 LAST). A block tail shorter than a header is zero
+padding. See docs/format/wal.md.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+
+from shalekv.engine import checksum
+from shalekv.errors import CorruptionError
+
+BLOCK_SIZE = 32768
+HEADER_SIZE = 7
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+_HEADER = struct.Struct("<IHB")
+_TYPE_CRC = [checksum.value(bytes([t])) for t in range(5)]
+_ZERO_PAD = bytes(HEADER_SIZE)
+_IOV_MAX = 512
+
+
+class LogWriter:
+    """Appends framed records to a file with unbuffered writes (one syscall per record).
+
+    Not thread-safe: the DB's write path serializes callers.
+    """
+
+    def __init__(self, path: str, *, create: bool = True) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+        self.fd = os.open(path, flags, 0o644)
+        self.size = os.fstat(self.fd).st_size
+        self._block_offset = self.size % BLOCK_SIZE
+
+    def add_record(self, parts: list[bytes]) -> int:
+        """Write one record given as parts (joined logically, never copied when large);
+        return the file size after it. On an I/O error the partial record is cut off
+        again so the log stays well formed, and the error propagates."""
+        n = sum(map(len, parts))
+        if n + HEADER_SIZE <= BLOCK_SIZE - self._block_offset:
+            # Fast path: one fragment in the current block, one write syscall.
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            buf = _HEADER.pack(checksum.masked(data, _TYPE_CRC[FULL]), n, FULL) + data
+            self._write_all([buf], len(buf))
+            self._block_offset += len(buf)
+            return self.size
+        return self._add_fragmented([memoryview(p).cast("B") for p in parts if len(p)], n)
+
+    def _add_fragmented(self, views: list[memoryview], n: int) -> int:
+        out: list[bytes | memoryview] = []
+        total = 0
+        offset = self._block_offset
+        done = 0
+        vi = 0
+        vpos = 0
+        while True:
+            left = BLOCK_SIZE - offset
+            if left < HEADER_SIZE:
+                if left:
+                    out.append(_ZERO_PAD[:left])
+                    total += left
+                offset = 0
+                left = BLOCK_SIZE
+            want = min(left - HEADER_SIZE, n - done)
+            pieces: list[memoryview] = []
+            got = 0
+            while got < want:
+                v = views[vi]
+                take = min(want - got, len(v) - vpos)
+                pieces.append(v[vpos : vpos + take])
+                got += take
+                vpos += take
+                if vpos == len(v):
+                    vi += 1
+                    vpos = 0
+            begin = done == 0
+            done += want
+            end = done >= n
+            kind = FULL if begin and end else FIRST if begin else LAST if end else MIDDLE
+            crc = _TYPE_CRC[kind]
+            for piece in pieces:
+                crc = checksum.extend(crc, piece)
+            out.append(_HEADER.pack(checksum.mask(crc), want, kind))
+            out.extend(pieces)
+            total += HEADER_SIZE + want
+            offset += HEADER_SIZE + want
+            if end:
+                break
+        self._write_all(out, total)
+        self._block_offset = offset
+        return self.size
+
+    def _write_all(self, parts: list[bytes | memoryview], total: int) -> None:
+        start = self.size
+        try:
+            written = 0
+            i = 0
+            while i < len(parts):
+                chunk = parts[i : i + _IOV_MAX]
+                want = sum(len(p) for p in chunk)
+                got = os.writev(self.fd, chunk)
+                written += got
+                if got < want:  # short write: finish this chunk byte by byte range
+                    rest = b"".join(bytes(p) for p in chunk)[got:]
+                    while rest:
+                        k = os.write(self.fd, rest)
+                        written += k
+                        rest = rest[k:]
+                i += _IOV_MAX
+        except OSError:
+            # Disk full or similar: cut the partial record so later appends (after
+            # space is freed) do not follow a torn record in the middle of the log.
+            try:
+                os.ftruncate(self.fd, start)
+            except OSError:
+                pass
+            raise
+        self.size = start + total
+
+    def sync(self) -> None:
+        """fsync the file (data and size)."""
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class LogReader:
+    """Reads records back, checking every fragment's CRC.
+
+    A record cut short by the end of the file (a crash mid-write) ends the log:
+    `torn_offset` says where. A checksum mismatch anywhere else is corruption.
+    """
+
+    def __init__(self, path: str, *, paranoid: bool = True) -> None:
+        self.path = path
+        self.paranoid = paranoid
+        self.torn_offset: int | None = None
+        self.end_offset = 0
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        """Yield (offset, record) in file order."""
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                yield from self._records(m, size)
+
+    def _records(self, m: mmap.mmap, size: int) -> Iterator[tuple[int, bytes]]:
+        pos = 0
+        frags: list[bytes] = []
+        rec_start = 0
+        unpack = _HEADER.unpack_from
+        while pos < size:
+            left = BLOCK_SIZE - pos % BLOCK_SIZE
+            if left < HEADER_SIZE:
+                pos += left
+                continue
+            if pos + HEADER_SIZE > size:
+                self._torn(rec_start if frags else pos)
+                return
+            crc, n, kind = unpack(m, pos)
+            if kind == 0 and n == 0 and crc == 0:
+                # Zero padding: legal only if the rest of the file is zeros too.
+                if m[pos:size].count(0) != size - pos:
+                    self._corrupt("non-zero bytes after zero padding", pos)
+                    return
+                if frags:
+                    self._torn(rec_start)
+                self.end_offset = pos
+                return
+            end = pos + HEADER_SIZE + n
+            if end > size:
+                self._torn(rec_start if frags else pos)
+                return
+            if kind < FULL or kind > LAST or n > left - HEADER_SIZE:
+                self._corrupt(f"bad fragment header (type {kind}, length {n})", pos)
+                return
+            payload = m[pos + HEADER_SIZE : end]
+            if checksum.masked(payload, _TYPE_CRC[kind]) != crc:
+                self._corrupt("checksum mismatch", pos)
+                return
+            if kind == FULL:
+                if frags:
+                    self._corrupt("FULL fragment inside a record", pos)
+                    return
+                self.end_offset = end
+                yield pos, payload
+            elif kind == FIRST:
+                if frags:
+                    self._corrupt("FIRST fragment inside a record", pos)
+                    return
+                rec_start = pos
+                frags.append(payload)
+            elif kind == MIDDLE:
+                if not frags:
+                    self._corrupt("MIDDLE fragment without FIRST", pos)
+                    return
+                frags.append(payload)
+            else:
+                if not frags:
+                    self._corrupt("LAST fragment without FIRST", pos)
+                    return
+                frags.append(payload)
+                record = b"".join(frags)
+                frags.clear()
+                self.end_offset = end
+                yield rec_start, record
+            pos = end
+        if frags:
+            self._torn(rec_start)
+
+    def _torn(self, offset: int) -> None:
+        self.torn_offset = offset
+
+    def _corrupt(self, message: str, offset: int) -> None:
+        if self.paranoid:
+            raise CorruptionError(message, self.path, offset)
+        self.torn_offset = offset

@@ -1,0 +1,125 @@
+"""The memtable: recent writes in a dict for O(1) point reads, with a sorted view
+built incrementally when a scan needs it (DESIGN §3).
+
+Each key maps to its newest entry (seq, kind, value). While snapshots are live the
+versions they may need are kept in `history`. Range deletions are kept in a list.
+Flushing does not read this object: the flush worker replays the WAL segment.
+"""
+
+from __future__ import annotations
+
+import threading
+from itertools import islice
+
+from sortedcontainers import SortedList
+
+from shalekv.engine.write_batch import DELETE, PUT, RANGE_DELETE
+
+Entry = tuple[int, int, bytes | None]  # (sequence, kind, value)
+
+ENTRY_OVERHEAD = 96  # rough bytes of dict slot + tuple + objects per entry
+
+
+class MemTable:
+    """Writes come from one thread at a time (the DB's write path); reads from any."""
+
+    def __init__(self, wal_number: int) -> None:
+        self.wal_number = wal_number
+        self.data: dict[bytes, Entry] = {}
+        self.history: dict[bytes, list[Entry]] = {}
+        self.range_dels: list[tuple[bytes, bytes, int]] = []
+        self.approximate_size = 0
+        self.first_seq = 0
+        self.last_seq = 0
+        self._sorted: SortedList = SortedList()
+        self._pending: list[bytes] = []
+        self._sort_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def apply(
+        self, seq: int, ops: list[tuple[int, bytes, bytes | None]], keep_history: bool
+    ) -> None:
+        """Apply a batch whose first op has sequence seq; readers see it all at once."""
+        data = self.data
+        updates: dict[bytes, Entry] = {}
+        size = 0
+        for kind, key, value in ops:
+            if kind == RANGE_DELETE:
+                assert value is not None
+                self.range_dels.append((key, value, seq))
+                size += len(key) + len(value) + ENTRY_OVERHEAD
+            else:
+                old = updates.get(key)
+                if old is None:
+                    old = data.get(key)
+                    if old is None:
+                        self._pending.append(key)
+                if old is not None and keep_history:
+                    self.history.setdefault(key, []).append(old)
+                updates[key] = (seq, kind, value)
+                size += len(key) + (len(value) if value is not None else 0) + ENTRY_OVERHEAD
+            seq += 1
+        # dict.update with bytes keys runs no Python code: the batch becomes visible
+        # to readers atomically.
+        data.update(updates)
+        if not self.first_seq:
+            self.first_seq = seq - len(ops)
+        self.last_seq = seq - 1
+        self.approximate_size += size
+
+    def put(self, seq: int, key: bytes, value: bytes, keep_history: bool) -> None:
+        """Single put (the hot path of apply)."""
+        data = self.data
+        old = data.get(key)
+        if old is None:
+            self._pending.append(key)
+        elif keep_history:
+            self.history.setdefault(key, []).append(old)
+        data[key] = (seq, PUT, value)
+        if not self.first_seq:
+            self.first_seq = seq
+        self.last_seq = seq
+        self.approximate_size += len(key) + len(value) + ENTRY_OVERHEAD
+
+    def get(self, key: bytes, snapshot: int | None) -> Entry | None:
+        """Newest entry of key with sequence <= snapshot (None: no limit)."""
+        e = self.data.get(key)
+        if e is None or snapshot is None or e[0] <= snapshot:
+            return e
+        for old in reversed(self.history.get(key, ())):
+            if old[0] <= snapshot:
+                return old
+        return None
+
+    def keys_from(
+        self, start: bytes | None, inclusive: bool, limit: int, reverse: bool = False
+    ) -> list[bytes]:
+        """Up to `limit` keys in order from start (the sorted view, merged lazily)."""
+        with self._sort_lock:
+            pending = self._pending
+            if pending:
+                # Writers only append; taking a prefix and deleting it is race-free.
+                n = len(pending)
+                self._sorted.update(pending[:n])
+                del pending[:n]
+            if reverse:
+                it = self._sorted.irange(maximum=start, inclusive=(True, inclusive), reverse=True)
+            else:
+                it = self._sorted.irange(minimum=start, inclusive=(inclusive, True))
+            return list(islice(it, limit))
+
+
+def covering_seq(
+    range_dels: list[tuple[bytes, bytes, int]], key: bytes, snapshot: int | None
+) -> int:
+    """Highest sequence of a range deletion covering key, visible at snapshot (0: none)."""
+    best = 0
+    for start, end, seq in range_dels:
+        if start <= key < end and seq > best and (snapshot is None or seq <= snapshot):
+            best = seq
+    return best
+
+
+__all__ = ["DELETE", "PUT", "Entry", "MemTable", "covering_seq"]

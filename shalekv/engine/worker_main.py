@@ -1,0 +1,38 @@
+"""Entry point of a worker process: read a job, run it, answer; until stdin closes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from shalekv.engine import jobs
+from shalekv.engine.workers import receive, send
+
+JOBS = {"run_flush": jobs.run_flush, "run_compaction": jobs.run_compaction}
+
+
+def main() -> None:
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    # Keep stray prints away from the reply channel.
+    sys.stdout = sys.stderr
+    try:
+        os.nice(5)  # background work yields the CPU to foreground requests
+    except OSError:
+        pass
+    while True:
+        try:
+            msg = receive(stdin)
+        except EOFError:
+            return
+        try:
+            result = JOBS[msg["job"]](msg["spec"])
+            send(stdout, {"result": result})
+        except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+            traceback.print_exc()
+            send(stdout, {"error": type(e).__name__, "message": str(e)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Engine API basics: put/get/delete/ranges/batches/snapshots across flush and reopen."""
+
+from __future__ import annotations
+
+import pytest
+
+from shalekv.engine import DB, WriteBatch
+from shalekv.errors import InvalidArgumentError, LockError
+
+
+def k(i: int) -> bytes:
+    return b"key%06d" % i
+
+
+@pytest.fixture(params=[0, 1], ids=["inline-jobs", "worker-process"])
+def workers(request):
+    return request.param
+
+
+def test_put_get_delete_across_flush_and_reopen(db_path, workers):
+    with DB.open(db_path, compaction_workers=workers, memtable_size=64 << 10) as db:
+        for i in range(3000):
+            db.put(k(i), b"v%d" % i)
+        for i in range(0, 3000, 3):
+            db.delete(k(i))
+        assert db.get(k(1)) == b"v1"
+        assert db.get(k(3)) is None
+        db.flush()
+        assert db.get(k(2)) == b"v2"
+        assert db.get(k(3)) is None
+        assert db.stats()["flushes"] >= 1
+    with DB.open(db_path, compaction_workers=workers) as db:
+        assert db.get(k(2)) == b"v2"
+        assert db.get(k(0)) is None
+        assert sum(1 for _ in db.items()) == 2000
+
+
+def test_items_bounds_and_reverse(db_path):
+    with DB.open(db_path, compaction_workers=0) as db:
+        for i in range(100):
+            db.put(k(i), b"%d" % i)
+        db.flush()
+        for i in range(50, 150):
+            db.put(k(i), b"new%d" % i)
+        got = list(db.items(k(40), k(60)))
+        assert [key for key, _ in got] == [k(i) for i in range(40, 60)]
+        assert got[-1][1] == b"new59"
+        rev = list(db.items(k(40), k(60), reverse=True))
+        assert rev == list(reversed(got))
+        assert list(db.items(k(200))) == []
+        assert [key for key, _ in db.items(upper=k(3))] == [k(0), k(1), k(2)]
+
+
+def test_write_batch_and_delete_range(db_path):
+    with DB.open(db_path, compaction_workers=0) as db:
+        b = WriteBatch()
+        for i in range(10):
+            b.put(k(i), b"x")
+        b.delete(k(3))
+        db.write(b)
+        assert db.get(k(3)) is None
+        db.delete_range(k(5), k(8))
+        assert [key for key, _ in db.items()] == [k(i) for i in (0, 1, 2, 4, 8, 9)]
+        db.flush()
+        db.put(k(6), b"back")
+        assert db.get(k(6)) == b"back"
+        db.compact()
+        assert [key for key, _ in db.items()] == [k(i) for i in (0, 1, 2, 4, 6, 8, 9)]
+        with pytest.raises(InvalidArgumentError):
+            db.delete_range(k(5), k(5))
+
+
+def test_snapshot_is_a_point_in_time(db_path):
+    with DB.open(db_path, compaction_workers=0, memtable_size=32 << 10) as db:
+        for i in range(500):
+            db.put(k(i), b"old")
+        with db.snapshot() as snap:
+            for i in range(500):
+                db.put(k(i), b"new")
+            db.delete(k(7))
+            db.flush()
+            db.compact()
+            assert snap.get(k(7)) == b"old"
+            assert all(v == b"old" for _, v in snap.items())
+            assert sum(1 for _ in snap.items()) == 500
+        assert db.get(k(7)) is None
+        assert db.get(k(8)) == b"new"
+
+
+def test_second_open_fails_with_clear_error(db_path):
+    with DB.open(db_path, compaction_workers=0):
+        with pytest.raises(LockError, match="already open"):
+            DB.open(db_path)
+
+
+def test_rejects_non_bytes(db_path):
+    with DB.open(db_path, compaction_workers=0) as db:
+        with pytest.raises(InvalidArgumentError):
+            db.put("str", b"v")  # type: ignore[arg-type]
