@@ -27,15 +27,24 @@ class BlockCache:
         self.chits = self.cmisses = 0
 
     def get(self, key: CacheKey) -> Any:
-        """The decoded block, or None. Counts a first-tier hit or miss."""
-        with self._lock:
-            item = self._lru.get(key)
-            if item is None:
-                self.misses += 1
-                return None
+        """The decoded block, or None. Counts a hit; the caller counts a miss with
+        miss() only when it then needs the block (a bloom filter may spare it).
+
+        Lock-free: each OrderedDict call is atomic under the GIL; a block evicted
+        between the lookup and the LRU touch is simply not touched. The counters may
+        lose an increment under heavy concurrency (they are statistics)."""
+        item = self._lru.get(key)
+        if item is None:
+            return None
+        try:
             self._lru.move_to_end(key)
-            self.hits += 1
-            return item[0]
+        except KeyError:
+            pass
+        self.hits += 1
+        return item[0]
+
+    def miss(self) -> None:
+        self.misses += 1
 
     def take_compressed(self, key: CacheKey) -> tuple[int, bytes] | None:
         """(codec, payload) from the second tier, removed from it (the caller will

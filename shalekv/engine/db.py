@@ -52,7 +52,6 @@ from shalekv.engine.write_batch import (
     RANGE_DELETE,
     WriteBatch,
     decode,
-    encode_delete,
     encode_put,
 )
 from shalekv.errors import (
@@ -141,9 +140,12 @@ class DB:
         self._bg_error: BaseException | None = None
         self._cleaned: set[int] = set()
         self._compaction_lock = threading.Lock()
+        self._group_commit = opts.fsync == "always"
+        self._memtable_limit = opts.memtable_size
+        self._write_gate = False  # True: every write must go through _prepare_write
+        self._user_bytes = 0
+        self._wal_bytes_sealed = 0
         self._stats: dict[str, float] = {
-            "user_bytes_written": 0,
-            "wal_bytes_written": 0,
             "flush_bytes_written": 0,
             "compaction_bytes_written": 0,
             "compaction_bytes_read": 0,
@@ -153,7 +155,6 @@ class DB:
             "stall_count": 0,
             "stall_seconds": 0.0,
             "compaction_rate_limited_seconds": 0.0,
-            "keys_written": 0,
         }
 
         if not os.path.exists(os.path.join(self.path, "CURRENT")):
@@ -296,6 +297,7 @@ class DB:
             while self._writers:
                 self._cv.wait(0.05)
             self._closing = True
+            self._refresh_write_gate()
             self._cv.notify_all()
         self._flush_requested.set()
         for t in self._threads:
@@ -332,37 +334,23 @@ class DB:
 
     def put(self, key: bytes, value: bytes) -> None:
         """Set key to value. Returns after the WAL write (fsync per the fsync option)."""
-        if type(key) is not bytes or type(value) is not bytes:
+        if type(key) is not bytes or type(value) is not bytes or self._group_commit:
             self.write(WriteBatch().put(key, value))
             return
-        if self.options.fsync == "always":
-            self._group_write([(PUT, key, value)])
-            return
         with self._mu:
-            self._prepare_write(len(key) + len(value))
+            mem = self._sv[0]
+            if self._write_gate or mem.approximate_size >= self._memtable_limit:
+                self._prepare_write(len(key) + len(value))
+                mem = self._sv[0]
             seq = self._last_seq + 1
-            self._stats["wal_bytes_written"] += len(value) + len(key) + 29
-            self._wal.add_record(encode_put(seq, key, value))
-            self._sv[0].put(seq, key, value, bool(self._snapshots))
+            self._wal.add_record([encode_put(seq, key, value)])
+            mem.put(seq, key, value, bool(self._snapshots))
             self._last_seq = seq
-            self._stats["user_bytes_written"] += len(key) + len(value)
-            self._stats["keys_written"] += 1
+            self._user_bytes += len(key) + len(value)
 
     def delete(self, key: bytes) -> None:
         """Remove key (writes a tombstone). Durability as put()."""
-        if type(key) is not bytes:
-            self.write(WriteBatch().delete(key))
-            return
-        if self.options.fsync == "always":
-            self._group_write([(DELETE, key, None)])
-            return
-        with self._mu:
-            self._prepare_write(len(key))
-            seq = self._last_seq + 1
-            self._wal.add_record(encode_delete(seq, key))
-            self._sv[0].apply(seq, [(DELETE, key, None)], bool(self._snapshots))
-            self._last_seq = seq
-            self._stats["user_bytes_written"] += len(key)
+        self.write(WriteBatch().delete(key))
 
     def delete_range(self, start: bytes, end: bytes) -> None:
         """Remove every key in [start, end) in O(1): one range tombstone."""
@@ -375,18 +363,16 @@ class DB:
         for kind, start, end in batch.ops:
             if kind == RANGE_DELETE and end is not None and start >= end:
                 raise InvalidArgumentError("delete_range needs start < end")
-        if self.options.fsync == "always":
+        if self._group_commit:
             self._group_write(batch.ops)
             return
         with self._mu:
             self._prepare_write(batch.byte_size)
             seq = self._last_seq + 1
-            parts = batch.encode(seq)
-            self._wal.add_record(parts)
+            self._wal.add_record(batch.encode(seq))
             self._sv[0].apply(seq, batch.ops, bool(self._snapshots))
             self._last_seq = seq + len(batch.ops) - 1
-            self._stats["user_bytes_written"] += batch.byte_size
-            self._stats["keys_written"] += len(batch.ops)
+            self._user_bytes += batch.byte_size
 
     def _group_write(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
         """fsync=always: LevelDB's writer queue. The writer at the head writes every
@@ -431,9 +417,7 @@ class DB:
                 keep = bool(self._snapshots)
                 for (s, _), g in zip(records, group, strict=True):
                     mem.apply(s, g.ops, keep)
-                    for _, k, v in g.ops:
-                        self._stats["user_bytes_written"] += len(k) + (len(v) if v else 0)
-                    self._stats["keys_written"] += len(g.ops)
+                    self._user_bytes += sum(len(k) + len(v or b"") for _, k, v in g.ops)
                 self._last_seq = seq - 1
             self._finish_group(group, error)
             if w.error is not None:
@@ -501,13 +485,14 @@ class DB:
         number = self._new_number()
         new_wal = LogWriter(filenames.wal_path(self.path, number))
         old_wal = self._wal
+        self._wal_bytes_sealed += old_wal.size
         try:
             if self.options.fsync != "no":
                 old_wal.sync()
         finally:
             old_wal.close()
         self._wal = new_wal
-        mem, imms, version = self._sv
+        mem, imms, version, _ = self._sv
         self._set_sv(MemTable(number), (mem, *imms), version)
         self._flush_requested.set()
 
@@ -517,9 +502,21 @@ class DB:
         return n
 
     def _set_sv(self, mem: MemTable, imms: tuple[MemTable, ...], version: Version) -> None:
-        # One tuple, swapped in one assignment: readers take a consistent view.
-        self._sv = (mem, imms, version)
+        # One tuple, swapped in one assignment: readers take a consistent view. The
+        # last item says whether any sealed part holds range deletions.
+        frozen_rdels = bool(version.range_dels) or any(m.range_dels for m in imms)
+        self._sv = (mem, imms, version, frozen_rdels)
         self._live_versions.add(version)
+        self._refresh_write_gate()
+
+    def _refresh_write_gate(self) -> None:
+        """Writes skip _prepare_write unless something needs its attention."""
+        self._write_gate = (
+            getattr(self, "_closing", False)
+            or self._closed
+            or self._bg_error is not None
+            or len(self._sv[2].levels[0]) >= self.options.l0_slowdown_trigger
+        )
 
     # ------------------------------------------------------------------ reads
 
@@ -527,18 +524,20 @@ class DB:
         """The value of key, or None. O(log N) per level; no lock on the table path."""
         if self._closed:
             raise ClosedError("DB is closed")
-        mem, imms, version = self._sv
-        e = mem.get(key, _snapshot)
-        if e is None:
-            for imm in imms:
-                e = imm.get(key, _snapshot)
-                if e is not None:
-                    break
-            else:
-                e = version.get(key, _snapshot, self._table)
-        if e is None:
-            return None
-        if mem.range_dels or version.range_dels or any(m.range_dels for m in imms):
+        mem, imms, version, frozen_rdels = self._sv
+        e = mem.data.get(key)
+        if e is None or (_snapshot is not None and e[0] > _snapshot):
+            e = mem.get(key, _snapshot) if e is not None else None
+            if e is None:
+                for imm in imms:
+                    e = imm.get(key, _snapshot)
+                    if e is not None:
+                        break
+                else:
+                    e = version.get(key, _snapshot, self._table)
+                    if e is None:
+                        return None
+        if frozen_rdels or mem.range_dels:
             if self._covered(key, e[0], mem, imms, version, _snapshot):
                 return None
         kind = e[1]
@@ -628,7 +627,7 @@ class DB:
     ) -> Iterator[tuple[bytes, bytes] | None]:
         try:
             yield None  # primed by items()
-            mem, imms, version = self._sv
+            mem, imms, version, _ = self._sv
             sources: list[Iterator[tuple[bytes, int, int, int, bytes]]] = []
             for i, m in enumerate((mem, *imms)):
                 sources.append(_tag(_mem_range(m, lower, upper, seq, reverse), i, reverse))
@@ -750,6 +749,7 @@ class DB:
     def _set_bg_error(self, e: BaseException) -> None:
         with self._mu:
             self._bg_error = e
+            self._refresh_write_gate()
             self._cv.notify_all()
 
     def _flush_spec(self, imm: MemTable) -> dict[str, Any]:
@@ -775,7 +775,7 @@ class DB:
         blobs = [BlobMeta.from_json(b) for b in result["blobs"]]
         rdels = [(bytes.fromhex(s), bytes.fromhex(e), q) for s, e, q in result["range_dels"]]
         with self._mu:
-            mem, imms, version = self._sv
+            mem, imms, version, _ = self._sv
             assert imms[-1] is imm
             rest = imms[:-1]
             log_number = rest[-1].wal_number if rest else mem.wal_number
@@ -796,6 +796,7 @@ class DB:
             self._stats["flush_bytes_written"] += result["bytes_written"]
             if isinstance(self._bg_error, OSError):
                 self._bg_error = None  # the disk has room again
+                self._refresh_write_gate()
             self._delete_obsolete_locked()
             self._cv.notify_all()
         self._compaction_wakeup()
@@ -916,7 +917,7 @@ class DB:
         if c.is_trivial_move():
             f = c.inputs[0]
             with self._mu:
-                mem, imms, version = self._sv
+                mem, imms, version, _ = self._sv
                 if f not in version.levels[c.level]:
                     return
                 edit = VersionEdit(deleted=[(c.level, f.number)], added=[(c.output_level, f)])
@@ -973,7 +974,7 @@ class DB:
         tables = [FileMeta.from_json(t) for t in result["tables"]]
         blobs = [BlobMeta.from_json(b) for b in result["blobs"]]
         with self._mu:
-            mem, imms, version = self._sv
+            mem, imms, version, _ = self._sv
             edit = VersionEdit(
                 next_file=self._next_file,
                 deleted=[(lvl, f.number) for lvl, f in c.all_inputs],
@@ -997,6 +998,7 @@ class DB:
             )
             if isinstance(self._bg_error, OSError):
                 self._bg_error = None
+                self._refresh_write_gate()
             self._delete_obsolete_locked()
             self._cv.notify_all()
 
@@ -1126,8 +1128,10 @@ class DB:
     def stats(self) -> dict[str, Any]:
         """Counters and gauges: levels, files, bytes, caches, compaction, stalls."""
         with self._mu:
-            mem, imms, version = self._sv
+            mem, imms, version, _ = self._sv
             s: dict[str, Any] = dict(self._stats)
+            s["user_bytes_written"] = self._user_bytes
+            s["wal_bytes_written"] = self._wal_bytes_sealed + self._wal.size
             s["last_sequence"] = self._last_seq
             s["memtable_bytes"] = mem.approximate_size
             s["memtable_entries"] = len(mem)

@@ -9,12 +9,16 @@ padding. See docs/format/wal.md.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import struct
 from collections.abc import Iterator
 
+from crc32c import crc32c as _crc32c
+
 from shalekv.engine import checksum
+from shalekv.engine.checksum import MASK_DELTA
 from shalekv.errors import CorruptionError
 
 BLOCK_SIZE = 32768
@@ -24,6 +28,7 @@ _HEADER = struct.Struct("<IHB")
 _TYPE_CRC = [checksum.value(bytes([t])) for t in range(5)]
 _ZERO_PAD = bytes(HEADER_SIZE)
 _IOV_MAX = 512
+_JOIN_LIMIT = 1 << 20  # records up to this size are joined once rather than sliced
 
 
 class LogWriter:
@@ -43,15 +48,39 @@ class LogWriter:
         """Write one record given as parts (joined logically, never copied when large);
         return the file size after it. On an I/O error the partial record is cut off
         again so the log stays well formed, and the error propagates."""
-        n = sum(map(len, parts))
+        data = parts[0] if len(parts) == 1 else b"".join(parts) if len(parts) < 64 else None
+        n = len(data) if data is not None else sum(map(len, parts))
         if n + HEADER_SIZE <= BLOCK_SIZE - self._block_offset:
             # Fast path: one fragment in the current block, one write syscall.
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            buf = _HEADER.pack(checksum.masked(data, _TYPE_CRC[FULL]), n, FULL) + data
-            self._write_all([buf], len(buf))
-            self._block_offset += len(buf)
+            if data is None:
+                data = b"".join(parts)
+            crc = _crc32c(data, _TYPE_CRC[FULL])
+            buf = (
+                _HEADER.pack((((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF, n, FULL)
+                + data
+            )
+            size = self.size
+            try:
+                written = os.write(self.fd, buf)
+            except OSError:
+                self._truncate(size)
+                raise
+            if written != len(buf):
+                self._truncate(size)
+                raise OSError(errno.EIO, f"short write to {self.path}")
+            self.size = size + written
+            self._block_offset += written
             return self.size
+        if n <= _JOIN_LIMIT:
+            # Moderate records: one join is cheaper than slicing many small parts.
+            return self._add_fragmented([memoryview(data or b"".join(parts))], n)
         return self._add_fragmented([memoryview(p).cast("B") for p in parts if len(p)], n)
+
+    def _truncate(self, size: int) -> None:
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError:
+            pass
 
     def _add_fragmented(self, views: list[memoryview], n: int) -> int:
         out: list[bytes | memoryview] = []
@@ -117,10 +146,7 @@ class LogWriter:
         except OSError:
             # Disk full or similar: cut the partial record so later appends (after
             # space is freed) do not follow a torn record in the middle of the log.
-            try:
-                os.ftruncate(self.fd, start)
-            except OSError:
-                pass
+            self._truncate(start)
             raise
         self.size = start + total
 

@@ -290,6 +290,7 @@ class SSTableReader:
         starts = (0, *kends[:-1])
         self.index_keys = [index[pos + a : pos + b] for a, b in zip(starts, kends, strict=True)]
         self.num_blocks = n
+        self.bloom_useful = 0  # lookups the filter answered without reading a block
         self.smallest = bytes.fromhex(self.props["smallest"])
         self.largest = bytes.fromhex(self.props["largest"])
         self.max_seq = int(self.props["max_seq"])
@@ -309,11 +310,18 @@ class SSTableReader:
     def block(self, i: int) -> DecodedBlock:
         """Decoded data block i, through the cache."""
         cache = self.cache
-        key = (self.number, i)
         if cache is not None:
-            blk = cache.get(key)
+            blk = cache.get((self.number, i))
             if blk is not None:
                 return blk
+        return self._load_block(i)
+
+    def _load_block(self, i: int) -> DecodedBlock:
+        """Block i from the compressed tier or the disk; inserted into the cache."""
+        cache = self.cache
+        key = (self.number, i)
+        if cache is not None:
+            cache.miss()
             stored = cache.take_compressed(key)
             if stored is not None:
                 payload = compression.decompress(
@@ -346,13 +354,18 @@ class SSTableReader:
             ) from None
 
     def get(self, key: bytes, snapshot: int | None) -> tuple[int, int, bytes] | None:
-        """(seq, kind, value) of the newest version of key visible at snapshot, or None."""
-        if self.bloom is not None and not self.bloom.may_contain(key):
-            return None
+        """(seq, kind, value) of the newest version of key visible at snapshot, or None.
+        The bloom filter is consulted only when the block is not cached: it exists to
+        save a read, and a cached block answers faster than the filter."""
         i = bisect_left(self.index_keys, key)
         if i >= self.num_blocks:
             return None
-        blk = self.block(i)
+        blk = self.cache.get((self.number, i)) if self.cache is not None else None
+        if blk is None:
+            if self.bloom is not None and not self.bloom.may_contain(key):
+                self.bloom_useful += 1
+                return None
+            blk = self._load_block(i)
         keys = blk[0]
         j = bisect_left(keys, key)
         n = len(keys)

@@ -86,16 +86,12 @@ class WriteBatch:
         return parts
 
 
-def encode_put(sequence: int, key: bytes, value: bytes) -> list[bytes]:
+_PUT_RECORD = struct.Struct("<QIBI")
+
+
+def encode_put(sequence: int, key: bytes, value: bytes) -> bytes:
     """The record of a single put, without building a WriteBatch (the hot path)."""
-    return [
-        _HEADER.pack(sequence, 1) + _PUT_HEAD.pack(PUT, len(key)) + key + _LEN.pack(len(value)),
-        value,
-    ]
-
-
-def encode_delete(sequence: int, key: bytes) -> list[bytes]:
-    return [_HEADER.pack(sequence, 1) + _PUT_HEAD.pack(DELETE, len(key)) + key]
+    return _PUT_RECORD.pack(sequence, 1, PUT, len(key)) + key + _LEN.pack(len(value)) + value
 
 
 def decode(

@@ -19,14 +19,21 @@ def write_records(path, records):
     w.close()
 
 
-@given(st.lists(st.one_of(st.binary(max_size=200), st.integers(0, 3 * BLOCK_SIZE).map(lambda n: b"x" * n)), max_size=12))
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=200), st.integers(0, 3 * BLOCK_SIZE).map(lambda n: b"x" * n)),
+        max_size=12,
+    )
+)
 def test_round_trip(tmp_path_factory, records):
     path = str(tmp_path_factory.mktemp("log") / "a.log")
     write_records(path, records)
     assert [r for _, r in LogReader(path)] == records
 
 
-@pytest.mark.parametrize("size", [0, 1, BLOCK_SIZE - HEADER_SIZE, BLOCK_SIZE - HEADER_SIZE + 1, 5 * BLOCK_SIZE])
+@pytest.mark.parametrize(
+    "size", [0, 1, BLOCK_SIZE - HEADER_SIZE, BLOCK_SIZE - HEADER_SIZE + 1, 5 * BLOCK_SIZE]
+)
 def test_block_edges(tmp_path, size):
     path = str(tmp_path / "a.log")
     recs = [b"a" * (BLOCK_SIZE - 20), os.urandom(size), b"tail"]
