@@ -69,7 +69,12 @@ def bottom_level(version: Version) -> int:
     return 0
 
 
-def _with_next(version: Version, level: int, inputs: list[FileMeta], reason: str) -> Compaction:
+def with_next_level(
+    version: Version, level: int, inputs: list[FileMeta], reason: str
+) -> Compaction:
+    """A compaction of inputs into the next level, grown so that no level-0 file
+    overlapping an input is left behind (an older version would then shadow a newer
+    one), plus every overlapping file of the next level."""
     if level == 0:
         # L0 files overlap each other: take every L0 file that meets the range.
         lo, hi = key_range(inputs)
@@ -101,7 +106,7 @@ def pick(
     if best[0] >= 1.0:
         level = best[1]
         if level == 0:
-            return _with_next(version, 0, list(version.levels[0]), "size")
+            return with_next_level(version, 0, list(version.levels[0]), "size")
         files = version.levels[level]
         ptr = pointers.get(level)
         chosen = files[0]
@@ -110,7 +115,7 @@ def pick(
                 if f.largest > ptr:
                     chosen = f
                     break
-        c = _with_next(version, level, [chosen], "size")
+        c = with_next_level(version, level, [chosen], "size")
         c.gc_blobs = gc_candidates
         return c
     # Deletion-triggered: files dense in tombstones make reads walk dead entries.
@@ -131,7 +136,7 @@ def pick(
         if level == bottom and level > 0:
             c = Compaction(level, level, [f], [], "deletions")
         else:
-            c = _with_next(version, level, [f], "deletions")
+            c = with_next_level(version, level, [f], "deletions")
         c.gc_blobs = gc_candidates
         return c
     # Range deletions: rewrite files still holding entries a range deletion hides.
@@ -147,7 +152,7 @@ def pick(
                 ):
                     if level == bottom and level > 0:
                         return Compaction(level, level, [f], [], "range-deletion")
-                    return _with_next(version, level, [f], "range-deletion")
+                    return with_next_level(version, level, [f], "range-deletion")
     # Blob GC: rewrite the files that point into mostly-dead blob files.
     if gc_candidates:
         target = set(gc_candidates)
@@ -157,7 +162,7 @@ def pick(
                     if level == bottom and level > 0:
                         c = Compaction(level, level, [f], [], "blob-gc")
                     else:
-                        c = _with_next(version, level, [f], "blob-gc")
+                        c = with_next_level(version, level, [f], "blob-gc")
                     c.gc_blobs = gc_candidates
                     return c
     return None

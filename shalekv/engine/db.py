@@ -29,6 +29,7 @@ from shalekv.engine.compaction_picker import (
     bottom_level,
     pending_compaction_bytes,
     pick,
+    with_next_level,
 )
 from shalekv.engine.log_format import LogReader, LogWriter
 from shalekv.engine.memtable import MemTable
@@ -47,7 +48,6 @@ from shalekv.engine.version import (
 )
 from shalekv.engine.write_batch import (
     BLOB_INDEX,
-    DELETE,
     PUT,
     RANGE_DELETE,
     WriteBatch,
@@ -628,30 +628,28 @@ class DB:
         try:
             yield None  # primed by items()
             mem, imms, version, _ = self._sv
-            sources: list[Iterator[tuple[bytes, int, int, int, bytes]]] = []
-            for i, m in enumerate((mem, *imms)):
-                sources.append(_tag(_mem_range(m, lower, upper, seq, reverse), i, reverse))
-            base = len(sources)
-            for j, f in enumerate(version.levels[0]):
+            # Sources newest first; their index orders equal keys in the merge (negated
+            # when merging in descending order, so the newest still comes first).
+            sign = -1 if reverse else 1
+            sources: list[Iterator[tuple[bytes, int, int, bytes]]] = []
+            src = 0
+            for m in (mem, *imms):
+                if len(m):
+                    sources.append(_mem_range(m, lower, upper, seq, reverse, sign * src))
+                src += 1
+            for f in version.levels[0]:
                 if _overlaps(f, lower, upper):
                     sources.append(
-                        _tag(
-                            self._table(f).iter_range(lower, upper, seq, reverse), base + j, reverse
-                        )
+                        self._table(f).iter_range(lower, upper, seq, reverse, sign * src)
                     )
-            base += len(version.levels[0])
+                src += 1
             for level in range(1, NUM_LEVELS):
                 files = [f for f in version.levels[level] if _overlaps(f, lower, upper)]
                 if files:
                     if reverse:
                         files.reverse()
-                    sources.append(
-                        _tag(
-                            self._level_range(files, lower, upper, seq, reverse),
-                            base + level,
-                            reverse,
-                        )
-                    )
+                    sources.append(self._level_range(files, lower, upper, seq, reverse, sign * src))
+                src += 1
             rdels = [
                 r
                 for r in (
@@ -663,20 +661,24 @@ class DB:
                 and (upper is None or r[0] < upper)
                 and (lower is None or r[1] > lower)
             ]
+            if not sources:
+                return
             merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, reverse=reverse)
             prev = None
             read_blob = self._read_blob
-            for key, _src, eseq, kind, value in merged:
+            for key, _src, tag, value in merged:
                 if key == prev:
                     continue
                 prev = key
-                if kind == DELETE:
-                    continue
-                if rdels and any(s <= key < e and q > eseq for s, e, q in rdels):
-                    continue
-                if kind == BLOB_INDEX:
-                    value = read_blob(value)
-                yield key, value
+                kind = tag & 0xFF
+                if kind == PUT:
+                    if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
+                        continue
+                    yield key, value
+                elif kind == BLOB_INDEX:
+                    if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
+                        continue
+                    yield key, read_blob(value)
         finally:
             if release:
                 self._release_snapshot(seq)
@@ -688,9 +690,10 @@ class DB:
         upper: bytes | None,
         seq: int,
         reverse: bool,
+        src: int,
     ) -> Iterator[tuple[bytes, int, int, bytes]]:
         for f in files:
-            yield from self._table(f).iter_range(lower, upper, seq, reverse)
+            yield from self._table(f).iter_range(lower, upper, seq, reverse, src)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -1055,13 +1058,12 @@ class DB:
                     )
                 if level is None:
                     break
-                files = version.overlapping(level, lower, upper)
-                nxt = version.overlapping(
-                    level + 1, min(f.smallest for f in files), max(f.largest for f in files)
+                c = with_next_level(
+                    version, level, version.overlapping(level, lower, upper), "manual"
                 )
                 with self._mu:
-                    gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
-                self._run_compaction(Compaction(level, level + 1, files, nxt, "manual", gc))
+                    c.gc_blobs = blob_gc_candidates(version, self.options.blob_gc_ratio)
+                self._run_compaction(c)
             with self._mu:
                 version = self._sv[2]
                 bottom = bottom_level(version)
@@ -1205,25 +1207,18 @@ def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
     return (lower is None or f.largest >= lower) and (upper is None or f.smallest < upper)
 
 
-def _tag(
-    it: Iterator[tuple[bytes, int, int, bytes]], src: int, reverse: bool
-) -> Iterator[tuple[bytes, int, int, int, bytes]]:
-    # Merge order among equal keys: the newest source first, in both directions.
-    s = -src if reverse else src
-    for key, seq, kind, value in it:
-        yield key, s, seq, kind, value
-
-
 def _mem_range(
-    mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool
+    mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool, src: int
 ) -> Iterator[tuple[bytes, int, int, bytes]]:
-    """Visible entries of a memtable in [lower, upper), fetched a chunk at a time so
-    concurrent inserts never invalidate the walk."""
+    """Visible entries of a memtable in [lower, upper) as (key, src, tag, value),
+    fetched a chunk at a time (small first: most scans are short) so concurrent
+    inserts never invalidate the walk."""
     start = upper if reverse else lower
     inclusive = not reverse
     get = mem.get
+    chunk = 16
     while True:
-        keys = mem.keys_from(start, inclusive, _CHUNK, reverse)
+        keys = mem.keys_from(start, inclusive, chunk, reverse)
         if not keys:
             return
         for k in keys:
@@ -1234,9 +1229,10 @@ def _mem_range(
                 return
             e = get(k, seq)
             if e is not None:
-                yield k, e[0], e[1], e[2]  # type: ignore[misc]
+                yield k, src, e[0] << 8 | e[1], e[2]  # type: ignore[misc]
         start = keys[-1]
         inclusive = False
+        chunk = min(chunk * 4, _CHUNK)
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -13,7 +13,7 @@ import os
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any
 
 from shalekv.engine import bloom, checksum, compression
@@ -32,6 +32,7 @@ BLOCK_HEAD = struct.Struct("<IB")  # entry count, flags
 FLAG_MULTI_VERSION = 1  # some key has more than one version in this block
 
 Entry = tuple[bytes, int, int, bytes]  # (key, seq, kind, value)
+TaggedEntry = tuple[bytes, int, int, bytes]  # (key, source, seq << 8 | kind, value)
 DecodedBlock = tuple[list[bytes], tuple[int, ...], tuple[int, ...], bytes, int]
 
 
@@ -379,10 +380,16 @@ class SSTableReader:
         return None
 
     def iter_range(
-        self, lower: bytes | None, upper: bytes | None, snapshot: int | None, reverse: bool = False
-    ) -> Iterator[Entry]:
-        """(key, seq, kind, value) of the newest visible version of each key in
-        [lower, upper), in key order (descending when reverse)."""
+        self,
+        lower: bytes | None,
+        upper: bytes | None,
+        snapshot: int | None,
+        reverse: bool = False,
+        src: int = 0,
+    ) -> Iterator[TaggedEntry]:
+        """(key, src, tag, value) of the newest visible version of each key in
+        [lower, upper), in key order (descending when reverse); tag = seq << 8 | kind.
+        `src` is passed through so a merge can order equal keys by source."""
         if self.num_blocks == 0:
             return
         ikeys = self.index_keys
@@ -395,7 +402,7 @@ class SSTableReader:
                 keys = blk[0]
                 lo = 0 if lower is None else bisect_left(keys, lower)
                 hi = len(keys) if upper is None else bisect_left(keys, upper)
-                yield from _visible(blk, lo, hi, snapshot)
+                yield from _visible(blk, lo, hi, snapshot, src, False)
                 if hi < len(keys):
                     return
                 b += 1
@@ -410,10 +417,7 @@ class SSTableReader:
                 keys = blk[0]
                 hi = len(keys) if upper is None else bisect_left(keys, upper)
                 lo = 0 if lower is None else bisect_left(keys, lower)
-                if hi > lo:
-                    items = list(_visible(blk, lo, hi, snapshot))
-                    items.reverse()
-                    yield from items
+                yield from _visible(blk, lo, hi, snapshot, src, True)
                 if lo > 0:
                     return
                 b -= 1
@@ -432,15 +436,21 @@ class SSTableReader:
             self.fd = -1
 
 
-def _visible(blk: DecodedBlock, lo: int, hi: int, snapshot: int | None) -> Iterator[Entry]:
+def _visible(
+    blk: DecodedBlock, lo: int, hi: int, snapshot: int | None, src: int, reverse: bool
+) -> Iterator[TaggedEntry]:
+    """Entries lo..hi-1 of a block, newest visible version per key, as a lazy C-level
+    pipeline (zip/map over slices) when the block holds one version per key."""
     keys, tags, vends, values, flags = blk
     if lo >= hi:
-        return
+        return iter(())
     if snapshot is None and not flags & FLAG_MULTI_VERSION:
         starts = (vends[lo - 1] if lo else 0, *vends[lo : hi - 1])
-        for k, tag, s, e in zip(keys[lo:hi], tags[lo:hi], starts, vends[lo:hi], strict=True):
-            yield k, tag >> 8, tag & 0xFF, values[s:e]
-        return
+        vals = map(values.__getitem__, map(slice, starts, vends[lo:hi]))
+        if not reverse:
+            return zip(keys[lo:hi], repeat(src), tags[lo:hi], vals)
+        return reversed(list(zip(keys[lo:hi], repeat(src), tags[lo:hi], vals)))
+    out: list[TaggedEntry] = []
     prev = None
     for j in range(lo, hi):
         k = keys[j]
@@ -450,7 +460,10 @@ def _visible(blk: DecodedBlock, lo: int, hi: int, snapshot: int | None) -> Itera
         if snapshot is not None and tag >> 8 > snapshot:
             continue
         prev = k
-        yield k, tag >> 8, tag & 0xFF, values[vends[j - 1] if j else 0 : vends[j]]
+        out.append((k, src, tag, values[vends[j - 1] if j else 0 : vends[j]]))
+    if reverse:
+        out.reverse()
+    return iter(out)
 
 
 __all__ = ["SSTableReader", "SSTableWriter"]
