@@ -1051,7 +1051,8 @@ class DB:
             while True:
                 with self._mu:
                     version = self._sv[2]
-                    bottom = bottom_level(version)
+                    # Level 0 is never the bottom: its files overlap, so push them down.
+                    bottom = max(bottom_level(version), 1)
                     level = next(
                         (lvl for lvl in range(bottom) if version.overlapping(lvl, lower, upper)),
                         None,
@@ -1069,10 +1070,13 @@ class DB:
                 bottom = bottom_level(version)
                 files = version.overlapping(bottom, lower, upper)
                 gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
+            # As RocksDB's kIfHaveCompactionFilter: rewrite the bottom level when that
+            # can drop something (tombstones, blob garbage, range deletions, a filter).
             needs_rewrite = (
                 any(f.deletions for f in files)
                 or any(set(gc) & set(f.blob_refs) for f in files)
                 or version.range_dels
+                or self.options.compaction_filter
             )
             if files and needs_rewrite:
                 self._run_compaction(Compaction(bottom, bottom, files, [], "manual", gc))
