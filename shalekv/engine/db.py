@@ -68,13 +68,14 @@ _CHUNK = 256  # memtable keys fetched per step of an iterator
 
 
 class _Writer:
-    __slots__ = ("ops", "parts", "done", "error", "cv")
+    __slots__ = ("ops", "done", "error", "wake")
 
     def __init__(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
         self.ops = ops
         self.done = False
         self.error: BaseException | None = None
-        self.cv: threading.Condition | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()  # held until the leader hands it over
 
 
 class DB:
@@ -376,18 +377,19 @@ class DB:
 
     def _group_write(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
         """fsync=always: LevelDB's writer queue. The writer at the head writes every
-        queued batch and fsyncs once for all of them (group commit)."""
+        queued batch as one WAL record and fsyncs once for all of them (group commit).
+        Followers sleep on a private lock the leader releases: no mutex to re-take."""
         w = _Writer(ops)
         with self._mu:
             self._writers.append(w)
-            if self._writers[0] is not w:
-                w.cv = threading.Condition(self._mu)
-                while not w.done and self._writers[0] is not w:
-                    w.cv.wait()
-                if w.done:
-                    if w.error is not None:
-                        raise w.error
-                    return
+            leader = self._writers[0] is w
+        if not leader:
+            w.wake.acquire()  # released when our batch is done, or when we are the head
+            if w.done:
+                if w.error is not None:
+                    raise w.error
+                return
+        with self._mu:
             group = list(self._writers)
             try:
                 self._prepare_write(sum(len(k) for g in group for _, k, _ in g.ops))
@@ -395,18 +397,15 @@ class DB:
                 self._finish_group([w], None)
                 raise
             seq = self._last_seq + 1
-            records = []
-            for g in group:
-                b = WriteBatch()
-                b.ops = g.ops
-                records.append((seq, b.encode(seq)))
-                seq += len(g.ops)
+            merged = WriteBatch()
+            merged.ops = [op for g in group for op in g.ops]
+            record = merged.encode(seq)
             wal = self._wal
             self._mu.release()
             error: BaseException | None = None
             try:
-                for _, parts in records:
-                    wal.add_record(parts)
+                # One record for the whole group: it reaches the log whole or not at all.
+                wal.add_record(record)
                 wal.sync()
             except BaseException as e:
                 error = e
@@ -415,24 +414,27 @@ class DB:
             if error is None:
                 mem = self._sv[0]
                 keep = bool(self._snapshots)
-                for (s, _), g in zip(records, group, strict=True):
+                s = seq
+                for g in group:
                     mem.apply(s, g.ops, keep)
-                    self._user_bytes += sum(len(k) + len(v or b"") for _, k, v in g.ops)
-                self._last_seq = seq - 1
+                    s += len(g.ops)
+                self._user_bytes += sum(len(k) + len(v or b"") for _, k, v in merged.ops)
+                self._last_seq = s - 1
             self._finish_group(group, error)
-            if w.error is not None:
-                raise w.error
+            if error is not None:
+                raise error
 
     def _finish_group(self, group: list[_Writer], error: BaseException | None) -> None:
+        """With _mu held: wake the group's writers and hand leadership to the next."""
+        done = set(map(id, group))
+        self._writers = [x for x in self._writers if id(x) not in done]
         for g in group:
             g.done = True
             g.error = error
-            self._writers.remove(g)
-            if g.cv is not None:
-                g.cv.notify()
-        if self._writers and self._writers[0].cv is not None:
-            self._writers[0].cv.notify()
-        if not self._writers:
+            g.wake.release()
+        if self._writers:
+            self._writers[0].wake.release()
+        else:
             self._cv.notify_all()
 
     def _prepare_write(self, nbytes: int) -> None:
