@@ -18,7 +18,9 @@ import shutil
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any
 
 from shalekv.engine import blob, filenames, jobs, workers
@@ -446,7 +448,9 @@ class DB:
             raise BackgroundError(f"writes stopped after a background error: {self._bg_error}")
         opts = self.options
         mem = self._sv[0]
-        if mem.approximate_size + nbytes >= opts.memtable_size and len(mem):
+        full = mem.approximate_size + nbytes >= opts.memtable_size
+        dense = mem.deletions >= opts.memtable_deletion_trigger and mem.deletions * 2 >= len(mem)
+        if (full or dense) and len(mem):
             stalled = None
             while len(self._sv[1]) >= opts.max_immutable_memtables:
                 if self._bg_error is not None:
@@ -1215,28 +1219,40 @@ def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
 
 def _mem_range(
     mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool, src: int
-) -> Iterator[tuple[bytes, int, int, bytes]]:
+) -> Iterator[tuple[bytes, int, int, bytes | None]]:
     """Visible entries of a memtable in [lower, upper) as (key, src, tag, value),
     fetched a chunk at a time (small first: most scans are short) so concurrent
-    inserts never invalidate the walk."""
+    inserts never invalidate the walk. A chunk with nothing newer than the snapshot
+    is served by C-level maps; tombstones pass through to shadow older sources."""
     start = upper if reverse else lower
     inclusive = not reverse
-    get = mem.get
+    data = mem.data
+    limit = seq << 8 | 0xFF
     chunk = 16
     while True:
         keys = mem.keys_from(start, inclusive, chunk, reverse)
         if not keys:
             return
-        for k in keys:
-            if reverse:
-                if lower is not None and k < lower:
-                    return
-            elif upper is not None and k >= upper:
-                return
-            e = get(k, seq)
-            if e is not None:
-                yield k, src, e[0] << 8 | e[1], e[2]  # type: ignore[misc]
-        start = keys[-1]
+        last = False
+        if reverse:
+            if lower is not None and keys[-1] < lower:
+                keys = [k for k in keys if k >= lower]
+                last = True
+        elif upper is not None and keys[-1] >= upper:
+            keys = keys[: bisect_left(keys, upper)]
+            last = True
+        entries = list(map(data.__getitem__, keys))
+        tags = [e[0] << 8 | e[1] for e in entries]
+        if tags and max(tags) <= limit:
+            yield from zip(keys, repeat(src), tags, [e[2] for e in entries])
+        else:
+            for k in keys:
+                e = mem.get(k, seq)
+                if e is not None:
+                    yield k, src, e[0] << 8 | e[1], e[2]
+        if last:
+            return
+        start = keys[-1] if keys else start
         inclusive = False
         chunk = min(chunk * 4, _CHUNK)
 

@@ -29,6 +29,7 @@ class MemTable:
         self.history: dict[bytes, list[Entry]] = {}
         self.range_dels: list[tuple[bytes, bytes, int]] = []
         self.approximate_size = 0
+        self.deletions = 0
         self.first_seq = 0
         self.last_seq = 0
         self._sorted: SortedList = SortedList()
@@ -59,6 +60,8 @@ class MemTable:
                 if old is not None and keep_history:
                     self.history.setdefault(key, []).append(old)
                 updates[key] = (seq, kind, value)
+                if kind == DELETE:
+                    self.deletions += 1
                 size += len(key) + (len(value) if value is not None else 0) + ENTRY_OVERHEAD
             seq += 1
         # dict.update with bytes keys runs no Python code: the batch becomes visible
