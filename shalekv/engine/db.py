@@ -637,7 +637,7 @@ class DB:
             # Sources newest first; their index orders equal keys in the merge (negated
             # when merging in descending order, so the newest still comes first).
             sign = -1 if reverse else 1
-            sources: list[Iterator[tuple[bytes, int, int, bytes]]] = []
+            sources: list[Iterator[tuple[bytes, int, int, Any]]] = []
             src = 0
             for m in (mem, *imms):
                 if len(m):
