@@ -66,6 +66,7 @@ from shalekv.errors import (
 )
 
 DB_FORMAT_VERSION = 1
+MANIFEST_ROLL_BYTES = 16 << 20  # rewrite the MANIFEST as one snapshot past this size
 _CHUNK = 256  # memtable keys fetched per step of an iterator
 
 
@@ -165,7 +166,10 @@ class DB:
                 raise InvalidArgumentError(f"{self.path} does not exist (create_if_missing is off)")
             self._create()
         manifest_name = read_current(self.path)
-        state = replay(os.path.join(self.path, manifest_name), paranoid=opts.paranoid_checks)
+        # The MANIFEST and the WAL are always checked: skipping a bad record there
+        # would silently drop acknowledged writes or files (paranoid_checks only
+        # governs per-read block checksums).
+        state = replay(os.path.join(self.path, manifest_name))
         self._next_file = state.next_file
         self._pointers = state.compact_pointers
         last_seq = state.last_seq
@@ -202,6 +206,7 @@ class DB:
         self._remove_stray_files(state.version, {m.wal_number for m in imms} | {wal_number})
 
         self._closing = False
+        self._stop_sync = threading.Event()
         self._flush_requested = threading.Event()
         self._last_sync = time.monotonic()
         self._threads = [
@@ -259,7 +264,7 @@ class DB:
 
     def _recover_wal(self, number: int) -> MemTable:
         path = filenames.wal_path(self.path, number)
-        reader = LogReader(path, paranoid=self.options.paranoid_checks)
+        reader = LogReader(path)
         mem = MemTable(number)
         for offset, record in reader:
             seq, ops = decode(record, path, offset)
@@ -303,6 +308,7 @@ class DB:
             self._refresh_write_gate()
             self._cv.notify_all()
         self._flush_requested.set()
+        self._stop_sync.set()
         for t in self._threads:
             t.join()
         try:
@@ -394,7 +400,7 @@ class DB:
         with self._mu:
             group = list(self._writers)
             try:
-                self._prepare_write(sum(len(k) for g in group for _, k, _ in g.ops))
+                self._prepare_write(sum(len(k) + len(v or b"") for g in group for _, k, v in g.ops))
             except BaseException:
                 self._finish_group([w], None)
                 raise
@@ -498,6 +504,8 @@ class DB:
         finally:
             old_wal.close()
         self._wal = new_wal
+        if self.options.fsync != "no":
+            sync_dir(os.path.join(self.path, "wal"))  # the new segment's name is durable
         mem, imms, version, _ = self._sv
         self._set_sv(MemTable(number), (mem, *imms), version)
         self._flush_requested.set()
@@ -766,7 +774,7 @@ class DB:
         numbers = [self._new_number(), self._new_number()]
         return {
             "wal_path": filenames.wal_path(self.path, imm.wal_number),
-            "paranoid": opts.paranoid_checks,
+            "paranoid": True,
             "max_seq": imm.last_seq,
             "smallest_snapshot": min(self._smallest_snapshot(), imm.last_seq),
             "dirs": self.dirs,
@@ -818,20 +826,39 @@ class DB:
         if dropped:
             edit.deleted_range_dels = dropped
             new_version = version.apply(edit)
-        self._manifest.add_record([edit.encode()])
-        self._manifest.sync()
+        self._log_edit(edit, new_version)
         for _lvl, num in edit.deleted:
             self._pending_deletes.add(("sst", num))
         live_blobs = {n for _, f in new_version.files() for n in f.blob_refs}
         dead_blobs = [n for n in new_version.blobs if n not in live_blobs]
         if dead_blobs:
             bedit = VersionEdit(deleted_blobs=dead_blobs)
-            self._manifest.add_record([bedit.encode()])
-            self._manifest.sync()
             new_version = new_version.apply(bedit)
+            self._log_edit(bedit, new_version)
             for n in dead_blobs:
                 self._pending_deletes.add(("blob", n))
         return new_version
+
+    def _log_edit(self, edit: VersionEdit, new_version: Version) -> None:
+        """With _mu held: append edit to the MANIFEST and fsync it. A MANIFEST grown
+        past MANIFEST_ROLL_BYTES is replaced by a fresh one holding a snapshot."""
+        self._manifest.add_record([edit.encode()])
+        self._manifest.sync()
+        if self._manifest.size < MANIFEST_ROLL_BYTES:
+            return
+        state = ManifestState(
+            new_version,
+            edit.log_number if edit.log_number is not None else self._log_number,
+            self._next_file + 1,
+            max(edit.last_seq or 0, self._flushed_seq),
+            dict(self._pointers),
+        )
+        number = self._new_number()
+        new = write_new_manifest(self.path, number, state)
+        old, old_number = self._manifest, self._manifest_number
+        self._manifest, self._manifest_number = new, number
+        old.close()
+        os.unlink(os.path.join(self.path, filenames.manifest_name(old_number)))
 
     @staticmethod
     def _droppable_range_dels(version: Version) -> list[tuple[bytes, bytes, int]]:
@@ -931,8 +958,7 @@ class DB:
                     return
                 edit = VersionEdit(deleted=[(c.level, f.number)], added=[(c.output_level, f)])
                 new_version = version.apply(edit)
-                self._manifest.add_record([edit.encode()])
-                self._manifest.sync()
+                self._log_edit(edit, new_version)
                 self._set_sv(mem, imms, new_version)
                 self._stats["trivial_moves"] += 1
                 self._cv.notify_all()
@@ -1012,17 +1038,10 @@ class DB:
             self._cv.notify_all()
 
     def _sync_loop(self) -> None:
-        while True:
-            with self._mu:
-                if self._closing:
-                    return
-                self._cv.wait(1.0)
-                if self._closing:
-                    return
-                wal = self._wal
-                if time.monotonic() - self._last_sync < 0.9:
-                    continue
-                self._last_sync = time.monotonic()
+        """fsync=everysec: fsync the current WAL segment once a second (sealed segments
+        were synced when sealed)."""
+        while not self._stop_sync.wait(1.0):
+            wal = self._wal
             try:
                 os.fsync(wal.fd)
             except OSError as e:

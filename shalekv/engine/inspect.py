@@ -322,7 +322,9 @@ def _raw_block(fd: int, path: str, offset: int, size: int) -> tuple[int, int, by
 
 def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
     """Footer fields, properties, and every block (offset, stored size, codec, raw
-    size, entries) of one SSTable; its entries too when dump."""
+    size, entries, whether its CRC matches) of one SSTable; its entries too when dump.
+    The footer and meta blocks must be intact (else CorruptionError); a damaged data
+    block is listed with crc_ok False."""
     reader = SSTableReader(path, 0, None, verify=True)
     try:
         size = reader.file_size
@@ -346,18 +348,20 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
         for i in range(reader.num_blocks):
             off, stored = reader.block_offsets[i], reader.block_sizes[i]
             codec, bcrc, data, ok = _raw_block(reader.fd, path, off, stored)
-            payload = compression.decompress(codec, data, path, off)
-            blk = reader.block(i)
+            raw_size = entries = None
+            if ok:  # a damaged block is shown as such, not decoded
+                raw_size = len(compression.decompress(codec, data, path, off))
+                entries = len(reader.block(i)[0])
             data_blocks.append(
                 {
                     "index": i,
                     "offset": off,
                     "size": stored,
-                    "raw_size": len(payload),
+                    "raw_size": raw_size,
                     "codec": compression.NAMES.get(codec, str(codec)),
                     "crc": f"{bcrc:#010x}",
                     "crc_ok": ok,
-                    "entries": len(blk[0]),
+                    "entries": entries,
                     "last_key": reader.index_keys[i].hex(),
                 }
             )
@@ -383,10 +387,11 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
             "data_blocks": data_blocks,
             "meta_blocks": meta_blocks,
             "bloom_probes": reader.bloom.k if reader.bloom is not None else 0,
+            "bad_blocks": sum(1 for b in data_blocks if not b["crc_ok"]),
         }
     finally:
         reader.close()
-    if dump:
+    if dump and not out["bad_blocks"]:
         out["entries"] = list(sst_entries(path))
     return out
 
@@ -515,8 +520,14 @@ def verify_db(dbdir: str) -> dict[str, Any]:
     try:
         name, state = _load_manifest(dbdir)
     except (CorruptionError, OSError) as e:
+        # Without a MANIFEST the tables are unknown; the WAL can still be checked.
         problem = _problem(os.path.join(dbdir, "CURRENT"), e)
-        return _verify_summary(dbdir, [], [problem], [])
+        errors.append(problem)
+        checked.append({"kind": "manifest", "path": problem["path"], "ok": False, "error": problem})
+        for n in _wal_numbers(dbdir):
+            p = filenames.wal_path(dbdir, n)
+            check("wal", p, lambda p=p: verify_wal(p))  # type: ignore[misc]
+        return _verify_summary(dbdir, checked, errors, warnings)
     manifest_path = os.path.join(dbdir, name)
     check("manifest", manifest_path, lambda: verify_manifest(manifest_path))
     for _level, f in state.version.files():
@@ -623,6 +634,8 @@ def verify_path(path: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "KIND_NAMES",
+    "blob_records",
     "data_dirs",
     "file_kind",
     "inspect_blob",
@@ -631,6 +644,11 @@ __all__ = [
     "inspect_sst",
     "inspect_wal",
     "sst_entries",
+    "verify_blob",
     "verify_db",
+    "verify_manifest",
     "verify_path",
+    "verify_table",
+    "verify_wal",
+    "wal_records",
 ]

@@ -89,6 +89,7 @@ class LogWriter:
         done = 0
         vi = 0
         vpos = 0
+        begin = True  # as LevelDB: an empty first fragment still makes the next non-first
         while True:
             left = BLOCK_SIZE - offset
             if left < HEADER_SIZE:
@@ -109,10 +110,10 @@ class LogWriter:
                 if vpos == len(v):
                     vi += 1
                     vpos = 0
-            begin = done == 0
             done += want
             end = done >= n
             kind = FULL if begin and end else FIRST if begin else LAST if end else MIDDLE
+            begin = False
             crc = _TYPE_CRC[kind]
             for piece in pieces:
                 crc = checksum.extend(crc, piece)

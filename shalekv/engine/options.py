@@ -50,15 +50,16 @@ class Options:
     """Seal the memtable early once it holds this many tombstones and they are at least
     half its entries: scans would otherwise walk them until the next flush."""
     compaction_workers: int = 1
-    """Worker processes for flush and compaction; 0 runs them in a thread of this
-    process (for tests and tiny embedded uses)."""
+    """0 runs flush and compaction in a thread of this process (tests, tiny embedded
+    uses); >= 1 runs them in worker processes, one flush and one compaction at a time."""
     compaction_rate_limit: int = 128 << 20
     """Bytes per second a compaction may write; 0 means unlimited."""
     compaction_filter: str | None = None
-    """Import path 'module:factory' of a compaction filter (see compaction.py)."""
+    """Import path 'module:factory' of a compaction filter (see jobs.load_filter)."""
     compaction_filter_arg: str = ""
     paranoid_checks: bool = True
-    """Verify block checksums on every read and refuse a WAL with a bad record."""
+    """Verify data block checksums on every read from disk. (MANIFEST, WAL, index,
+    filter and footer checksums are always verified.)"""
     create_if_missing: bool = True
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from shalekv.engine import DB, WriteBatch
@@ -97,3 +99,23 @@ def test_rejects_non_bytes(db_path):
     with DB.open(db_path, compaction_workers=0) as db:
         with pytest.raises(InvalidArgumentError):
             db.put("str", b"v")  # type: ignore[arg-type]
+
+
+def test_manifest_rolls_over_and_reopens(db_path, monkeypatch):
+    import shalekv.engine.db as dbmod
+
+    monkeypatch.setattr(dbmod, "MANIFEST_ROLL_BYTES", 2048)
+    with DB.open(db_path, compaction_workers=0) as db:
+        opened_with = db._manifest_number
+        for round_ in range(30):
+            for i in range(20):
+                db.put(k(round_ * 20 + i), b"v%d" % round_)
+            db.flush()
+        manifests = [n for n in os.listdir(db_path) if n.startswith("MANIFEST-")]
+        assert len(manifests) == 1
+        first = db._manifest_number
+        assert first != opened_with  # rolled over while open
+    with DB.open(db_path, compaction_workers=0) as db:
+        assert db._manifest_number != first
+        assert sum(1 for _ in db.items()) == 600
+        assert db.get(k(599)) == b"v29"

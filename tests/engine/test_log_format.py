@@ -65,3 +65,12 @@ def test_flipped_byte_is_corruption_with_offset(tmp_path):
         list(LogReader(path))
     assert ei.value.path == path
     assert ei.value.offset == 107
+
+
+def test_record_starting_seven_bytes_before_a_block_edge(tmp_path):
+    """An empty FIRST fragment at a block's end must be followed by LAST, not FULL."""
+    path = str(tmp_path / "a.log")
+    first = b"a" * (BLOCK_SIZE - 2 * HEADER_SIZE)  # leaves exactly HEADER_SIZE bytes
+    recs = [first, b"b" * 100, b"c" * 50]
+    write_records(path, recs)
+    assert [r for _, r in LogReader(path)] == recs
