@@ -51,7 +51,6 @@ from shalekv.engine.version import (
 from shalekv.engine.write_batch import (
     BLOB_INDEX,
     PUT,
-    RANGE_DELETE,
     WriteBatch,
     decode,
     encode_put,
@@ -71,10 +70,10 @@ _CHUNK = 256  # memtable keys fetched per step of an iterator
 
 
 class _Writer:
-    __slots__ = ("ops", "done", "error", "wake")
+    __slots__ = ("batch", "done", "error", "wake")
 
-    def __init__(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
-        self.ops = ops
+    def __init__(self, batch: WriteBatch) -> None:
+        self.batch = batch
         self.done = False
         self.error: BaseException | None = None
         self.wake = threading.Lock()
@@ -369,25 +368,24 @@ class DB:
         """Apply batch atomically (all or nothing, also across a crash)."""
         if not batch.ops:
             return
-        for kind, start, end in batch.ops:
-            if kind == RANGE_DELETE and end is not None and start >= end:
-                raise InvalidArgumentError("delete_range needs start < end")
         if self._group_commit:
-            self._group_write(batch.ops)
+            self._group_write(batch)
             return
         with self._mu:
             self._prepare_write(batch.byte_size)
             seq = self._last_seq + 1
             self._wal.add_record(batch.encode(seq))
-            self._sv[0].apply(seq, batch.ops, bool(self._snapshots))
+            self._sv[0].apply(
+                seq, batch.ops, bool(self._snapshots), batch.byte_size, batch.deletions
+            )
             self._last_seq = seq + len(batch.ops) - 1
             self._user_bytes += batch.byte_size
 
-    def _group_write(self, ops: list[tuple[int, bytes, bytes | None]]) -> None:
+    def _group_write(self, batch: WriteBatch) -> None:
         """fsync=always: LevelDB's writer queue. The writer at the head writes every
         queued batch as one WAL record and fsyncs once for all of them (group commit).
         Followers sleep on a private lock the leader releases: no mutex to re-take."""
-        w = _Writer(ops)
+        w = _Writer(batch)
         with self._mu:
             self._writers.append(w)
             leader = self._writers[0] is w
@@ -400,13 +398,17 @@ class DB:
         with self._mu:
             group = list(self._writers)
             try:
-                self._prepare_write(sum(len(k) + len(v or b"") for g in group for _, k, v in g.ops))
+                self._prepare_write(sum(g.batch.byte_size for g in group))
             except BaseException:
                 self._finish_group([w], None)
                 raise
             seq = self._last_seq + 1
-            merged = WriteBatch()
-            merged.ops = [op for g in group for op in g.ops]
+            if len(group) == 1:
+                merged = group[0].batch
+            else:
+                merged = WriteBatch()
+                for g in group:
+                    merged.extend(g.batch)
             record = merged.encode(seq)
             wal = self._wal
             self._mu.release()
@@ -424,9 +426,9 @@ class DB:
                 keep = bool(self._snapshots)
                 s = seq
                 for g in group:
-                    mem.apply(s, g.ops, keep)
-                    s += len(g.ops)
-                self._user_bytes += sum(len(k) + len(v or b"") for _, k, v in merged.ops)
+                    mem.apply(s, g.batch.ops, keep, g.batch.byte_size, g.batch.deletions)
+                    s += len(g.batch.ops)
+                self._user_bytes += merged.byte_size
                 self._last_seq = s - 1
             self._finish_group(group, error)
             if error is not None:

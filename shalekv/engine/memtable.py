@@ -40,9 +40,39 @@ class MemTable:
         return len(self.data)
 
     def apply(
-        self, seq: int, ops: list[tuple[int, bytes, bytes | None]], keep_history: bool
+        self,
+        seq: int,
+        ops: list[tuple[int, bytes, bytes | None]],
+        keep_history: bool,
+        nbytes: int = -1,
+        deletions: int = -1,
     ) -> None:
-        """Apply a batch whose first op has sequence seq; readers see it all at once."""
+        """Apply a batch whose first op has sequence seq; readers see it all at once.
+        nbytes/deletions, when the caller knows them, spare a pass over the ops."""
+        data = self.data
+        n = len(ops)
+        if keep_history or any(op[0] == RANGE_DELETE for op in ops):
+            updates = self._updates_slow(seq, ops, keep_history)
+        else:
+            # Common case, in comprehensions: later ops of a key overwrite earlier ones.
+            updates = {key: (s, kind, value) for s, (kind, key, value) in enumerate(ops, seq)}
+            self._pending.extend([k for k in updates if k not in data])
+            if deletions < 0:
+                deletions = sum(1 for op in ops if op[0] == DELETE)
+            if nbytes < 0:
+                nbytes = sum(len(k) + len(v or b"") for _, k, v in ops)
+            self.deletions += deletions
+            self.approximate_size += nbytes + ENTRY_OVERHEAD * n
+        # dict.update with bytes keys runs no Python code: the batch becomes visible
+        # to readers atomically.
+        data.update(updates)
+        if not self.first_seq:
+            self.first_seq = seq
+        self.last_seq = seq + n - 1
+
+    def _updates_slow(
+        self, seq: int, ops: list[tuple[int, bytes, bytes | None]], keep_history: bool
+    ) -> dict[bytes, Entry]:
         data = self.data
         updates: dict[bytes, Entry] = {}
         size = 0
@@ -64,13 +94,8 @@ class MemTable:
                     self.deletions += 1
                 size += len(key) + (len(value) if value is not None else 0) + ENTRY_OVERHEAD
             seq += 1
-        # dict.update with bytes keys runs no Python code: the batch becomes visible
-        # to readers atomically.
-        data.update(updates)
-        if not self.first_seq:
-            self.first_seq = seq - len(ops)
-        self.last_seq = seq - 1
         self.approximate_size += size
+        return updates
 
     def put(self, seq: int, key: bytes, value: bytes, keep_history: bool) -> None:
         """Single put (the hot path of apply)."""

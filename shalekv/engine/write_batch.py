@@ -33,57 +33,81 @@ def _as_bytes(data: object, what: str) -> bytes:
 
 
 class WriteBatch:
-    """Updates applied all-or-nothing by DB.write(). Not thread-safe; build then write."""
+    """Updates applied all-or-nothing by DB.write(). Not thread-safe; build then write.
 
-    __slots__ = ("ops", "byte_size")
+    Encoded as ops are added (as LevelDB's WriteBatch rep), so writing it costs one
+    join; values of 4 KiB and more are kept as separate parts, never copied."""
+
+    __slots__ = ("ops", "parts", "byte_size", "deletions")
 
     def __init__(self) -> None:
         self.ops: list[tuple[int, bytes, bytes | None]] = []
+        self.parts: list[bytes] = []
         self.byte_size = 0
+        self.deletions = 0
 
     def put(self, key: bytes, value: bytes) -> WriteBatch:
-        key = _as_bytes(key, "key")
-        value = _as_bytes(value, "value")
-        if len(value) > MAX_VALUE_SIZE:
-            raise InvalidArgumentError("value larger than 4 GiB")
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        klen = len(key)
+        vlen = len(value)
+        if klen > MAX_KEY_SIZE or vlen > MAX_VALUE_SIZE:
+            raise InvalidArgumentError("key or value larger than 4 GiB")
         self.ops.append((PUT, key, value))
-        self.byte_size += len(key) + len(value) + 9
+        if vlen < 4096:
+            self.parts.append(_PUT_HEAD.pack(PUT, klen) + key + _LEN.pack(vlen) + value)
+        else:
+            self.parts += (_PUT_HEAD.pack(PUT, klen) + key + _LEN.pack(vlen), value)
+        self.byte_size += klen + vlen + 9
         return self
 
     def delete(self, key: bytes) -> WriteBatch:
-        key = _as_bytes(key, "key")
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if len(key) > MAX_KEY_SIZE:
+            raise InvalidArgumentError("key larger than 4 GiB")
         self.ops.append((DELETE, key, None))
+        self.parts.append(_PUT_HEAD.pack(DELETE, len(key)) + key)
         self.byte_size += len(key) + 5
+        self.deletions += 1
         return self
 
     def delete_range(self, start: bytes, end: bytes) -> WriteBatch:
         """Delete every key in [start, end)."""
         start = _as_bytes(start, "start")
         end = _as_bytes(end, "end")
+        if start >= end:
+            raise InvalidArgumentError("delete_range needs start < end")
+        if len(start) > MAX_KEY_SIZE or len(end) > MAX_KEY_SIZE:
+            raise InvalidArgumentError("key larger than 4 GiB")
         self.ops.append((RANGE_DELETE, start, end))
+        self.parts.append(
+            _PUT_HEAD.pack(RANGE_DELETE, len(start)) + start + _LEN.pack(len(end)) + end
+        )
         self.byte_size += len(start) + len(end) + 9
         return self
 
+    def extend(self, other: WriteBatch) -> None:
+        """Append other's updates (group commit merges a group into one record)."""
+        self.ops += other.ops
+        self.parts += other.parts
+        self.byte_size += other.byte_size
+        self.deletions += other.deletions
+
     def clear(self) -> None:
         self.ops.clear()
+        self.parts.clear()
         self.byte_size = 0
+        self.deletions = 0
 
     def __len__(self) -> int:
         return len(self.ops)
 
     def encode(self, sequence: int) -> list[bytes]:
-        """The record as a list of parts (so large values are never copied)."""
-        parts: list[bytes] = [_HEADER.pack(sequence, len(self.ops))]
-        append = parts.append
-        for kind, key, value in self.ops:
-            if len(key) > MAX_KEY_SIZE:
-                raise InvalidArgumentError("key larger than 4 GiB")
-            append(_PUT_HEAD.pack(kind, len(key)))
-            append(key)
-            if value is not None:
-                append(_LEN.pack(len(value)))
-                append(value)
-        return parts
+        """The WAL record as a list of parts: header, then the entries."""
+        return [_HEADER.pack(sequence, len(self.ops)), *self.parts]
 
 
 _PUT_RECORD = struct.Struct("<QIBI")
