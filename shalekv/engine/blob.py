@@ -67,7 +67,11 @@ class BlobWriter:
         return self.offset
 
     def abandon(self) -> None:
-        self.f.close()
+        """Remove the partial file (closing may fail on a full disk; unlink anyway)."""
+        try:
+            self.f.close()
+        except OSError:
+            pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:
@@ -85,6 +89,7 @@ class BlobReader:
         if len(head) != HEADER.size or HEADER.unpack(head)[0] != MAGIC:
             os.close(self.fd)
             raise CorruptionError("bad blob file header", path, 0)
+        self.size = os.fstat(self.fd).st_size
 
     def read(self, offset: int, size: int) -> tuple[bytes, bytes]:
         """(key, value) of the record at offset."""
@@ -92,6 +97,10 @@ class BlobReader:
         if len(head) != RECORD.size:
             raise CorruptionError("blob record header past end of file", self.path, offset)
         crc, klen, vlen = RECORD.unpack(head)
+        if klen > self.size - offset:
+            raise CorruptionError(
+                f"blob record key length {klen} past end of file", self.path, offset
+            )
         if vlen != size:
             raise CorruptionError(
                 f"blob record length {vlen} != pointer length {size}", self.path, offset

@@ -137,6 +137,7 @@ class DB:
         self._mu = threading.Lock()
         self._cv = threading.Condition(self._mu)
         self._writers: list[_Writer] = []
+        self._wal_busy = False  # a group commit leader is writing without the mutex
         self._snapshots: dict[int, int] = {}  # seq -> count
         self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
         self._pending_deletes: set[tuple[str, int]] = set()
@@ -351,7 +352,7 @@ class DB:
                 self._prepare_write(len(key) + len(value))
                 mem = self._sv[0]
             seq = self._last_seq + 1
-            self._wal.add_record([encode_put(seq, key, value)])
+            self._wal.add_record(encode_put(seq, key, value))
             mem.put(seq, key, value, bool(self._snapshots))
             self._last_seq = seq
             self._user_bytes += len(key) + len(value)
@@ -411,6 +412,9 @@ class DB:
                     merged.extend(g.batch)
             record = merged.encode(seq)
             wal = self._wal
+            # While we write outside the mutex, nobody may seal this WAL segment
+            # (flush() waits on _wal_busy): our record must land in it, not after it.
+            self._wal_busy = True
             self._mu.release()
             error: BaseException | None = None
             try:
@@ -421,6 +425,8 @@ class DB:
                 error = e
             finally:
                 self._mu.acquire()
+                self._wal_busy = False
+                self._cv.notify_all()
             if error is None:
                 mem = self._sv[0]
                 keep = bool(self._snapshots)
@@ -677,6 +683,7 @@ class DB:
                 and (upper is None or r[0] < upper)
                 and (lower is None or r[1] > lower)
             ]
+            merged: Iterator[tuple[bytes, int, int, Any]] | None = None
             if not sources:
                 return
             merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, reverse=reverse)
@@ -696,6 +703,9 @@ class DB:
                         continue
                     yield key, read_blob(value)
         finally:
+            # Drop our hold on the Version first, so releasing the snapshot can delete
+            # the files it alone kept.
+            version = merged = sources = None  # type: ignore[assignment]
             if release:
                 self._release_snapshot(seq)
 
@@ -816,6 +826,7 @@ class DB:
             if isinstance(self._bg_error, OSError):
                 self._bg_error = None  # the disk has room again
                 self._refresh_write_gate()
+            del version  # our reference would keep the replaced files alive
             self._delete_obsolete_locked()
             self._cv.notify_all()
         self._compaction_wakeup()
@@ -965,11 +976,13 @@ class DB:
                 self._stats["trivial_moves"] += 1
                 self._cv.notify_all()
             return
+        # No Version is held across the job: only compactions remove files, and they
+        # run one at a time, so the inputs stay on disk until this one installs.
         with self._mu:
-            version = self._sv[2]
-            spec = self._compaction_spec(c, version)
+            spec = self._compaction_spec(c, self._sv[2])
         result = workers.run(jobs.run_compaction, spec, self.options.compaction_workers)
         self._install_compaction(c, result)
+        self._collect_obsolete()
 
     def _compaction_spec(self, c: Compaction, version: Version) -> dict[str, Any]:
         opts = self.options
@@ -1036,7 +1049,6 @@ class DB:
             if isinstance(self._bg_error, OSError):
                 self._bg_error = None
                 self._refresh_write_gate()
-            self._delete_obsolete_locked()
             self._cv.notify_all()
 
     def _sync_loop(self) -> None:
@@ -1058,6 +1070,8 @@ class DB:
         with self._mu:
             if self._closed:
                 raise ClosedError("DB is closed")
+            while self._wal_busy:
+                self._cv.wait()
             if len(self._sv[0]) or self._sv[0].range_dels:
                 self._seal_memtable()
             target = self._sv[1][0] if self._sv[1] else None
@@ -1075,30 +1089,38 @@ class DB:
         bottom level, dropping overwritten values and tombstones no snapshot needs."""
         self.flush()
         with self._compaction_lock:
-            while True:
-                with self._mu:
-                    version = self._sv[2]
-                    # Level 0 is never the bottom: its files overlap, so push them down.
-                    bottom = max(bottom_level(version), 1)
-                    level = next(
-                        (lvl for lvl in range(bottom) if version.overlapping(lvl, lower, upper)),
-                        None,
-                    )
-                if level is None:
-                    break
-                c = with_next_level(
-                    version, level, version.overlapping(level, lower, upper), "manual"
-                )
-                with self._mu:
-                    c.gc_blobs = blob_gc_candidates(version, self.options.blob_gc_ratio)
+            while (c := self._manual_pick(lower, upper)) is not None:
                 self._run_compaction(c)
-            with self._mu:
-                version = self._sv[2]
-                bottom = bottom_level(version)
-                files = version.overlapping(bottom, lower, upper)
-                gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
-            # As RocksDB's kIfHaveCompactionFilter: rewrite the bottom level when that
-            # can drop something (tombstones, blob garbage, range deletions, a filter).
+            c = self._manual_bottom(lower, upper)
+            if c is not None:
+                self._run_compaction(c)
+        with self._mu:
+            if self._bg_error is not None and not isinstance(self._bg_error, OSError):
+                raise BackgroundError(f"compaction failed: {self._bg_error}")
+
+    def _manual_pick(self, lower: bytes | None, upper: bytes | None) -> Compaction | None:
+        """The next step of compact(): the shallowest level above the bottom with files
+        in range, pushed one level down. Level 0 is never the bottom: its files overlap."""
+        with self._mu:
+            version = self._sv[2]
+            bottom = max(bottom_level(version), 1)
+            for level in range(bottom):
+                files = version.overlapping(level, lower, upper)
+                if files:
+                    c = with_next_level(version, level, files, "manual")
+                    c.gc_blobs = blob_gc_candidates(version, self.options.blob_gc_ratio)
+                    return c
+        return None
+
+    def _manual_bottom(self, lower: bytes | None, upper: bytes | None) -> Compaction | None:
+        """The bottom level's files in range, rewritten in place when that can drop
+        something (as RocksDB's kIfHaveCompactionFilter): tombstones, blob garbage,
+        range deletions, or whatever a compaction filter decides."""
+        with self._mu:
+            version = self._sv[2]
+            bottom = bottom_level(version)
+            files = version.overlapping(bottom, lower, upper)
+            gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
             needs_rewrite = (
                 any(f.deletions for f in files)
                 or any(set(gc) & set(f.blob_refs) for f in files)
@@ -1106,10 +1128,14 @@ class DB:
                 or self.options.compaction_filter
             )
             if files and needs_rewrite:
-                self._run_compaction(Compaction(bottom, bottom, files, [], "manual", gc))
+                return Compaction(bottom, bottom, files, [], "manual", gc)
+        return None
+
+    def _collect_obsolete(self) -> None:
+        """Delete replaced files now, if no reader holds them (callers must not hold
+        a Version themselves)."""
         with self._mu:
-            if self._bg_error is not None and not isinstance(self._bg_error, OSError):
-                raise BackgroundError(f"compaction failed: {self._bg_error}")
+            self._delete_obsolete_locked()
 
     def checkpoint(self, target: str | os.PathLike[str]) -> None:
         """A consistent, openable copy of the DB at target (hard links for immutable

@@ -240,7 +240,8 @@ def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
     range_dels: list[tuple[bytes, bytes, int]] = []
     max_seq = spec["max_seq"]
     for offset, record in reader:
-        seq, ops = decode(record, spec["wal_path"], offset)
+        # Values bound for a blob file stay views into the record: no second copy.
+        seq, ops = decode(record, spec["wal_path"], offset, view_from=spec["blob_threshold"])
         if seq > max_seq:
             break  # written after the memtable was sealed (cannot happen; be safe)
         for kind, key, value in ops:

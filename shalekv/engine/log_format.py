@@ -65,9 +65,16 @@ class LogWriter:
             except OSError:
                 self._truncate(size)
                 raise
-            if written != len(buf):
-                self._truncate(size)
-                raise OSError(errno.EIO, f"short write to {self.path}")
+            while written != len(buf):  # a short write: go on until done or a real error
+                try:
+                    k = os.write(self.fd, buf[written:])
+                except OSError:
+                    self._truncate(size)
+                    raise
+                if k == 0:
+                    self._truncate(size)
+                    raise OSError(errno.EIO, f"write to {self.path} made no progress")
+                written += k
             self.size = size + written
             self._block_offset += written
             return self.size
@@ -174,7 +181,7 @@ class LogReader:
         self.torn_offset: int | None = None
         self.end_offset = 0
 
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+    def __iter__(self) -> Iterator[tuple[int, bytes | bytearray]]:
         """Yield (offset, record) in file order."""
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -183,9 +190,11 @@ class LogReader:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
                 yield from self._records(m, size)
 
-    def _records(self, m: mmap.mmap, size: int) -> Iterator[tuple[int, bytes]]:
+    def _records(self, m: mmap.mmap, size: int) -> Iterator[tuple[int, bytes | bytearray]]:
         pos = 0
-        frags: list[bytes] = []
+        # Fragments of the record being read, as (start, end) in the file: a large
+        # record is copied once, into one buffer, when its LAST fragment arrives.
+        frags: list[tuple[int, int]] = []
         rec_start = 0
         unpack = _HEADER.unpack_from
         while pos < size:
@@ -207,11 +216,20 @@ class LogReader:
                 self.end_offset = pos
                 return
             end = pos + HEADER_SIZE + n
-            if end > size:
-                self._torn(rec_start if frags else pos)
-                return
             if kind < FULL or kind > LAST or n > left - HEADER_SIZE:
                 self._corrupt(f"bad fragment header (type {kind}, length {n})", pos)
+                return
+            if end > size:
+                # Cut short by the end of the file: a torn write, unless the length
+                # field itself is damaged (the bytes there are complete, or valid
+                # fragments follow), which must not pass for a clean end.
+                if checksum.masked(m[pos + HEADER_SIZE : size], _TYPE_CRC[kind]) == crc:
+                    self._corrupt("fragment length runs past the end of a complete payload", pos)
+                    return
+                if _valid_fragment_after(m, pos + HEADER_SIZE, size):
+                    self._corrupt("complete fragments follow a record cut short", pos)
+                    return
+                self._torn(rec_start if frags else pos)
                 return
             payload = m[pos + HEADER_SIZE : end]
             if checksum.masked(payload, _TYPE_CRC[kind]) != crc:
@@ -228,18 +246,22 @@ class LogReader:
                     self._corrupt("FIRST fragment inside a record", pos)
                     return
                 rec_start = pos
-                frags.append(payload)
+                frags.append((pos + HEADER_SIZE, end))
             elif kind == MIDDLE:
                 if not frags:
                     self._corrupt("MIDDLE fragment without FIRST", pos)
                     return
-                frags.append(payload)
+                frags.append((pos + HEADER_SIZE, end))
             else:
                 if not frags:
                     self._corrupt("LAST fragment without FIRST", pos)
                     return
-                frags.append(payload)
-                record = b"".join(frags)
+                frags.append((pos + HEADER_SIZE, end))
+                record = bytearray(sum(b - a for a, b in frags))
+                at = 0
+                for a, b in frags:
+                    record[at : at + b - a] = m[a:b]
+                    at += b - a
                 frags.clear()
                 self.end_offset = end
                 yield rec_start, record
@@ -248,9 +270,29 @@ class LogReader:
             self._torn(rec_start)
 
     def _torn(self, offset: int) -> None:
+        """Remember where a record cut short by the end of the file began."""
         self.torn_offset = offset
 
     def _corrupt(self, message: str, offset: int) -> None:
         if self.paranoid:
             raise CorruptionError(message, self.path, offset)
         self.torn_offset = offset
+
+
+def _valid_fragment_after(m: mmap.mmap, start: int, size: int) -> bool:
+    """Is there a fragment with a good CRC anywhere in [start, size)? Fragments never
+    cross a block boundary, so only the rest of this block needs a byte-by-byte scan;
+    each later block must begin with a fragment header."""
+    block_end = min(size, (start // BLOCK_SIZE + 1) * BLOCK_SIZE)
+    candidates = list(range(start, block_end - HEADER_SIZE + 1))
+    candidates += range(block_end, size - HEADER_SIZE + 1, BLOCK_SIZE)
+    for p in candidates:
+        left = BLOCK_SIZE - p % BLOCK_SIZE
+        if left < HEADER_SIZE:
+            continue
+        crc, n, kind = _HEADER.unpack_from(m, p)
+        if not FULL <= kind <= LAST or n > left - HEADER_SIZE or p + HEADER_SIZE + n > size:
+            continue
+        if checksum.masked(m[p + HEADER_SIZE : p + HEADER_SIZE + n], _TYPE_CRC[kind]) == crc:
+            return True
+    return False

@@ -244,7 +244,11 @@ class SSTableWriter:
         return meta
 
     def abandon(self) -> None:
-        self.f.close()
+        """Remove the partial file (closing may fail on a full disk; unlink anyway)."""
+        try:
+            self.f.close()
+        except OSError:
+            pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:

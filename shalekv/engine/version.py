@@ -151,7 +151,7 @@ class VersionEdit:
         return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def decode(cls, data: bytes) -> VersionEdit:
+    def decode(cls, data: bytes | bytearray) -> VersionEdit:
         d = json.loads(data)
         if not isinstance(d, dict):
             raise ValueError("edit is not an object")
@@ -291,10 +291,10 @@ class ManifestState:
     compact_pointers: dict[int, bytes]
 
 
-def replay(path: str, paranoid: bool = True) -> ManifestState:
+def replay(path: str) -> ManifestState:
     """Rebuild the state recorded in one MANIFEST file."""
     state = ManifestState(Version.empty(), 0, 2, 0, {})
-    reader = LogReader(path, paranoid=paranoid)
+    reader = LogReader(path)
     seen = False
     for offset, record in reader:
         try:
@@ -339,10 +339,17 @@ def write_new_manifest(dbdir: str, number: int, state: ManifestState) -> LogWrit
     """Create MANIFEST-number holding a snapshot of state, fsync it, point CURRENT at it."""
     name = filenames.manifest_name(number)
     path = os.path.join(dbdir, name)
+    if os.path.exists(path):
+        os.unlink(path)  # left by an open that failed before CURRENT named it
     w = LogWriter(path)
     try:
         w.add_record([snapshot_edit(state).encode()])
         w.sync()
+    except BaseException:
+        w.close()
+        os.unlink(path)
+        raise
+    try:
         set_current(dbdir, name)
     except BaseException:
         w.close()

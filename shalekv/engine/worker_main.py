@@ -31,7 +31,12 @@ def main() -> None:
             send(stdout, {"result": result})
         except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
             traceback.print_exc()
-            send(stdout, {"error": type(e).__name__, "message": str(e)})
+            # An OSError keeps its errno: the parent treats ENOSPC as "retry later".
+            reply: dict[str, object] = {"error": type(e).__name__, "message": str(e)}
+            if isinstance(e, OSError) and e.errno is not None:
+                reply["errno"] = e.errno
+                reply["message"] = e.strerror or str(e)
+            send(stdout, reply)
 
 
 if __name__ == "__main__":

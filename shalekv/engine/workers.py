@@ -68,6 +68,8 @@ class _Worker:
             self.kill()
             raise WorkerDied(f"worker {self.proc.pid} exited with {self.proc.poll()}") from None
         if "error" in reply:
+            if reply.get("errno") is not None:
+                raise OSError(reply["errno"], reply.get("message", ""))
             raise JobError(reply["error"], reply.get("message", ""))
         return reply["result"]  # type: ignore[no-any-return]
 

@@ -113,15 +113,21 @@ class WriteBatch:
 _PUT_RECORD = struct.Struct("<QIBI")
 
 
-def encode_put(sequence: int, key: bytes, value: bytes) -> bytes:
-    """The record of a single put, without building a WriteBatch (the hot path)."""
-    return _PUT_RECORD.pack(sequence, 1, PUT, len(key)) + key + _LEN.pack(len(value)) + value
+def encode_put(sequence: int, key: bytes, value: bytes) -> list[bytes]:
+    """The record of a single put, without building a WriteBatch (the hot path).
+    A large value stays a separate part: the WAL writer never copies it."""
+    head = _PUT_RECORD.pack(sequence, 1, PUT, len(key)) + key + _LEN.pack(len(value))
+    if len(value) >= 4096:
+        return [head, value]
+    return [head + value]
 
 
 def decode(
-    record: bytes, path: str = "?", offset: int = 0
+    record: bytes | bytearray, path: str = "?", offset: int = 0, view_from: int = 0
 ) -> tuple[int, list[tuple[int, bytes, bytes | None]]]:
-    """Parse a record into (first sequence, ops). Each op i has sequence first + i."""
+    """Parse a record into (first sequence, ops). Each op i has sequence first + i.
+    With view_from > 0, values of at least that many bytes come back as memoryviews
+    into the record instead of copies (a flush writing them to a blob file)."""
     try:
         seq, count = _HEADER.unpack_from(record, 0)
         pos = _HEADER.size
@@ -136,7 +142,10 @@ def decode(
             if kind in (PUT, RANGE_DELETE):
                 (vlen,) = _LEN.unpack_from(record, pos)
                 pos += 4
-                value = bytes(mv[pos : pos + vlen])
+                if view_from and vlen >= view_from:
+                    value = mv[pos : pos + vlen]  # type: ignore[assignment]
+                else:
+                    value = bytes(mv[pos : pos + vlen])
                 pos += vlen
             elif kind != DELETE:
                 raise CorruptionError(f"unknown batch entry kind {kind}", path, offset)

@@ -231,8 +231,8 @@ class DBMachine(RuleBasedStateMachine):
 
 BASE_OPTIONS: dict[str, Any] = {
     "memtable_size": 2 << 10,
-    "target_file_size": 2 << 10,
-    "level_base_size": 4 << 10,
+    "target_file_size": 1 << 10,
+    "level_base_size": 1 << 10,
     "level_size_ratio": 2,
     "block_size": 512,
     "blob_threshold": BLOB_THRESHOLD,
@@ -241,27 +241,23 @@ BASE_OPTIONS: dict[str, Any] = {
 }
 
 
-def _run(tmp_path: Path, options: dict[str, Any], **limits: int) -> None:
+def _run(tmp_path: Path, options: dict[str, Any], max_examples: int, steps: int) -> None:
+    """Run the machine with the active profile's settings, capped so the file stays
+    well under a minute (the "ci" profile asks for 60 examples; "dev" for fewer)."""
     machine = type("Machine", (DBMachine,), {"options": options, "root": tmp_path})
-    run_state_machine_as_test(machine, settings=settings(settings.default, **limits))
+    base = settings()  # the loaded profile
+    limits = settings(
+        base, max_examples=min(base.max_examples, max_examples), stateful_step_count=steps
+    )
+    run_state_machine_as_test(machine, settings=limits)
 
 
 def test_db_matches_dict_model_inline_jobs(tmp_path: Path) -> None:
-    _run(
-        tmp_path,
-        {**BASE_OPTIONS, "compaction_workers": 0},
-        max_examples=min(settings.default.max_examples, 60),
-        stateful_step_count=100,
-    )
+    _run(tmp_path, {**BASE_OPTIONS, "compaction_workers": 0}, max_examples=60, steps=100)
 
 
 def test_db_matches_dict_model_worker_process(tmp_path: Path) -> None:
     try:
-        _run(
-            tmp_path,
-            {**BASE_OPTIONS, "compaction_workers": 1},
-            max_examples=min(settings.default.max_examples, 12),
-            stateful_step_count=60,
-        )
+        _run(tmp_path, {**BASE_OPTIONS, "compaction_workers": 1}, max_examples=15, steps=60)
     finally:
         workers.shutdown()  # stop the worker processes this test started
