@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import struct
 
-from shalekv.engine import checksum
+from shalekv.engine import checksum, filenames
 from shalekv.errors import CorruptionError
 
 MAGIC = 0x53484C4B56424C42  # "SHLKVBLB"
@@ -67,15 +67,8 @@ class BlobWriter:
         return self.offset
 
     def abandon(self) -> None:
-        """Remove the partial file (closing may fail on a full disk; unlink anyway)."""
-        try:
-            self.f.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        """Remove the partial file."""
+        filenames.abandon(self.f, self.path)
 
 
 class BlobReader:

@@ -133,12 +133,7 @@ def pick(
     if dense:
         dense.sort(key=lambda t: (t[0], -t[1]), reverse=True)
         _, level, f = dense[0]
-        if level == bottom and level > 0:
-            c = Compaction(level, level, [f], [], "deletions")
-        else:
-            c = with_next_level(version, level, [f], "deletions")
-        c.gc_blobs = gc_candidates
-        return c
+        return _cleanup(version, level, f, bottom, "deletions", gc_candidates)
     # Range deletions: rewrite files still holding entries a range deletion hides.
     for start, end, seq in version.range_dels:
         for level, files in enumerate(version.levels):
@@ -150,22 +145,28 @@ def pick(
                     and f.smallest < end
                     and f.largest >= start
                 ):
-                    if level == bottom and level > 0:
-                        return Compaction(level, level, [f], [], "range-deletion")
-                    return with_next_level(version, level, [f], "range-deletion")
+                    return _cleanup(version, level, f, bottom, "range-deletion", [])
     # Blob GC: rewrite the files that point into mostly-dead blob files.
     if gc_candidates:
         target = set(gc_candidates)
         for level, files in enumerate(version.levels):
             for f in files:
                 if f.number not in cleaned and target & set(f.blob_refs):
-                    if level == bottom and level > 0:
-                        c = Compaction(level, level, [f], [], "blob-gc")
-                    else:
-                        c = with_next_level(version, level, [f], "blob-gc")
-                    c.gc_blobs = gc_candidates
-                    return c
+                    return _cleanup(version, level, f, bottom, "blob-gc", gc_candidates)
     return None
+
+
+def _cleanup(
+    version: Version, level: int, f: FileMeta, bottom: int, reason: str, gc: list[int]
+) -> Compaction:
+    """Rewrite one file to drop what it holds in vain: in place at the bottom level
+    (nothing below to merge with), else together with the next level."""
+    if level == bottom and level > 0:
+        c = Compaction(level, level, [f], [], reason)
+    else:
+        c = with_next_level(version, level, [f], reason)
+    c.gc_blobs = gc
+    return c
 
 
 def blob_gc_candidates(version: Version, ratio: float) -> list[int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import heapq
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from shalekv.engine.compaction_picker import (
 )
 from shalekv.engine.log_format import LogReader, LogWriter
 from shalekv.engine.memtable import MemTable
+from shalekv.engine.merge import merge_chunks
 from shalekv.engine.options import NUM_LEVELS, Options
 from shalekv.engine.sstable import SSTableReader
 from shalekv.engine.version import (
@@ -653,16 +653,16 @@ class DB:
             # Sources newest first; their index orders equal keys in the merge (negated
             # when merging in descending order, so the newest still comes first).
             sign = -1 if reverse else 1
-            sources: list[Iterator[tuple[bytes, int, int, Any]]] = []
+            sources: list[Iterator[list[Any]]] = []
             src = 0
             for m in (mem, *imms):
                 if len(m):
-                    sources.append(_mem_range(m, lower, upper, seq, reverse, sign * src))
+                    sources.append(_mem_chunks(m, lower, upper, seq, reverse, sign * src))
                 src += 1
             for f in version.levels[0]:
                 if _overlaps(f, lower, upper):
                     sources.append(
-                        self._table(f).iter_range(lower, upper, seq, reverse, sign * src)
+                        self._table(f).iter_chunks(lower, upper, seq, reverse, sign * src)
                     )
                 src += 1
             for level in range(1, NUM_LEVELS):
@@ -683,25 +683,26 @@ class DB:
                 and (upper is None or r[0] < upper)
                 and (lower is None or r[1] > lower)
             ]
-            merged: Iterator[tuple[bytes, int, int, Any]] | None = None
             if not sources:
                 return
-            merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, reverse=reverse)
+            merged: Iterator[list[Any]] | None = merge_chunks(sources, reverse)
+            assert merged is not None
             prev = None
             read_blob = self._read_blob
-            for key, _src, tag, value in merged:
-                if key == prev:
-                    continue
-                prev = key
-                kind = tag & 0xFF
-                if kind == PUT:
-                    if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
+            for chunk in merged:
+                for key, _src, tag, value in chunk:
+                    if key == prev:
                         continue
-                    yield key, value
-                elif kind == BLOB_INDEX:
-                    if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
-                        continue
-                    yield key, read_blob(value)
+                    prev = key
+                    kind = tag & 0xFF
+                    if kind == PUT:
+                        if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
+                            continue
+                        yield key, value
+                    elif kind == BLOB_INDEX:
+                        if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
+                            continue
+                        yield key, read_blob(value)
         finally:
             # Drop our hold on the Version first, so releasing the snapshot can delete
             # the files it alone kept.
@@ -717,9 +718,9 @@ class DB:
         seq: int,
         reverse: bool,
         src: int,
-    ) -> Iterator[tuple[bytes, int, int, bytes]]:
+    ) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
         for f in files:
-            yield from self._table(f).iter_range(lower, upper, seq, reverse, src)
+            yield from self._table(f).iter_chunks(lower, upper, seq, reverse, src)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -1264,13 +1265,13 @@ def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
     return (lower is None or f.largest >= lower) and (upper is None or f.smallest < upper)
 
 
-def _mem_range(
+def _mem_chunks(
     mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool, src: int
-) -> Iterator[tuple[bytes, int, int, bytes | None]]:
-    """Visible entries of a memtable in [lower, upper) as (key, src, tag, value),
-    fetched a chunk at a time (small first: most scans are short) so concurrent
-    inserts never invalidate the walk. A chunk with nothing newer than the snapshot
-    is served by C-level maps; tombstones pass through to shadow older sources."""
+) -> Iterator[list[tuple[bytes, int, int, bytes | None]]]:
+    """Visible entries of a memtable in [lower, upper) as lists of (key, src, tag,
+    value), fetched a chunk at a time (small first: most scans are short) so concurrent
+    inserts never invalidate the walk. A chunk with nothing newer than the snapshot is
+    built by C-level maps; tombstones pass through to shadow older sources."""
     start = upper if reverse else lower
     inclusive = not reverse
     data = mem.data
@@ -1291,15 +1292,17 @@ def _mem_range(
         entries = list(map(data.__getitem__, keys))
         tags = [e[0] << 8 | e[1] for e in entries]
         if tags and max(tags) <= limit:
-            yield from zip(keys, repeat(src), tags, [e[2] for e in entries])
+            yield list(zip(keys, repeat(src), tags, [e[2] for e in entries]))
         else:
+            out = []
             for k in keys:
                 e = mem.get(k, seq)
                 if e is not None:
-                    yield k, src, e[0] << 8 | e[1], e[2]
-        if last:
+                    out.append((k, src, e[0] << 8 | e[1], e[2]))
+            yield out
+        if last or not keys:
             return
-        start = keys[-1] if keys else start
+        start = keys[-1]
         inclusive = False
         chunk = min(chunk * 4, _CHUNK)
 

@@ -4,6 +4,7 @@ a hash of their file number; the WAL, MANIFEST, CURRENT and LOCK stay in the DB 
 from __future__ import annotations
 
 import os
+from typing import IO
 
 from xxhash import xxh64_intdigest
 
@@ -29,3 +30,16 @@ def wal_path(dbdir: str, number: int) -> str:
 
 def manifest_name(number: int) -> str:
     return f"MANIFEST-{number:06d}"
+
+
+def abandon(f: IO[bytes], path: str) -> None:
+    """Close and remove a partly written file; closing may fail on a full disk, and
+    the file goes anyway."""
+    try:
+        f.close()
+    except OSError:
+        pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -46,7 +46,7 @@ class Options:
     deletion_ratio_trigger: float = 0.5
     """Files whose tombstone fraction reaches this are compacted first."""
     deletion_min_entries: int = 1000
-    memtable_deletion_trigger: int = 20000
+    memtable_deletion_trigger: int = 100_000
     """Seal the memtable early once it holds this many tombstones and they are at least
     half its entries: scans would otherwise walk them until the next flush."""
     compaction_workers: int = 1

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import accumulate, repeat
 from typing import Any
 
-from shalekv.engine import bloom, checksum, compression
+from shalekv.engine import bloom, checksum, compression, filenames
 from shalekv.engine.block_cache import BlockCache
 from shalekv.engine.write_batch import DELETE
 from shalekv.errors import CorruptionError
@@ -244,15 +244,8 @@ class SSTableWriter:
         return meta
 
     def abandon(self) -> None:
-        """Remove the partial file (closing may fail on a full disk; unlink anyway)."""
-        try:
-            self.f.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        """Remove the partial file."""
+        filenames.abandon(self.f, self.path)
 
 
 class SSTableReader:
@@ -396,17 +389,17 @@ class SSTableReader:
             j += 1
         return None
 
-    def iter_range(
+    def iter_chunks(
         self,
         lower: bytes | None,
         upper: bytes | None,
         snapshot: int | None,
         reverse: bool = False,
         src: int = 0,
-    ) -> Iterator[TaggedEntry]:
-        """(key, src, tag, value) of the newest visible version of each key in
-        [lower, upper), in key order (descending when reverse); tag = seq << 8 | kind.
-        `src` is passed through so a merge can order equal keys by source."""
+    ) -> Iterator[list[TaggedEntry]]:
+        """Lists (one per block) of (key, src, tag, value) for the newest visible
+        version of each key in [lower, upper), in key order (descending when reverse);
+        tag = seq << 8 | kind. `src` lets a merge order equal keys by source."""
         if self.num_blocks == 0:
             return
         ikeys = self.index_keys
@@ -419,7 +412,7 @@ class SSTableReader:
                 keys = blk[0]
                 lo = 0 if lower is None else bisect_left(keys, lower)
                 hi = len(keys) if upper is None else bisect_left(keys, upper)
-                yield from _visible(blk, lo, hi, snapshot, src, False)
+                yield _visible(blk, lo, hi, snapshot, src, False)
                 if hi < len(keys):
                     return
                 b += 1
@@ -434,7 +427,7 @@ class SSTableReader:
                 keys = blk[0]
                 hi = len(keys) if upper is None else bisect_left(keys, upper)
                 lo = 0 if lower is None else bisect_left(keys, lower)
-                yield from _visible(blk, lo, hi, snapshot, src, True)
+                yield _visible(blk, lo, hi, snapshot, src, True)
                 if lo > 0:
                     return
                 b -= 1
@@ -455,32 +448,31 @@ class SSTableReader:
 
 def _visible(
     blk: DecodedBlock, lo: int, hi: int, snapshot: int | None, src: int, reverse: bool
-) -> Iterator[TaggedEntry]:
-    """Entries lo..hi-1 of a block, newest visible version per key, as a lazy C-level
-    pipeline (zip/map over slices) when the block holds one version per key."""
+) -> list[TaggedEntry]:
+    """Entries lo..hi-1 of a block, newest visible version per key, built by C-level
+    zip/map over slices when the block holds one version per key."""
     keys, tags, vends, values, flags, vbase = blk
     if lo >= hi:
-        return iter(())
+        return []
     if snapshot is None and not flags & FLAG_MULTI_VERSION:
         starts = (vends[lo - 1] if lo else vbase, *vends[lo : hi - 1])
         vals = map(values.__getitem__, map(slice, starts, vends[lo:hi]))
-        if not reverse:
-            return zip(keys[lo:hi], repeat(src), tags[lo:hi], vals)
-        return reversed(list(zip(keys[lo:hi], repeat(src), tags[lo:hi], vals)))
-    out: list[TaggedEntry] = []
-    prev = None
-    for j in range(lo, hi):
-        k = keys[j]
-        if k == prev:
-            continue
-        tag = tags[j]
-        if snapshot is not None and tag >> 8 > snapshot:
-            continue
-        prev = k
-        out.append((k, src, tag, values[vends[j - 1] if j else vbase : vends[j]]))
+        out = list(zip(keys[lo:hi], repeat(src), tags[lo:hi], vals))
+    else:
+        out = []
+        prev = None
+        for j in range(lo, hi):
+            k = keys[j]
+            if k == prev:
+                continue
+            tag = tags[j]
+            if snapshot is not None and tag >> 8 > snapshot:
+                continue
+            prev = k
+            out.append((k, src, tag, values[vends[j - 1] if j else vbase : vends[j]]))
     if reverse:
         out.reverse()
-    return iter(out)
+    return out
 
 
 __all__ = ["SSTableReader", "SSTableWriter"]
