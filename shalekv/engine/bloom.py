@@ -1,59 +1,67 @@
-"""Whole-file bloom filter: ~1 % false positives at 10 bits per key.
+"""Whole-table bloom filter, blocked: each key sets 6 bits inside one 64-bit word.
 
-Probes use double hashing over one xxh64 of the key (Kirsch & Mitzenmacher), so a
-lookup costs one C hash call plus k byte tests. Layout: bit array, then k (u8).
+One xxh64 of the key gives everything: the low 28 bits pick the word, the next three
+12-bit fields each pick two bit positions through a 4096-entry table of masks. A probe
+is then one hash, one array read and one `&` (no per-bit loop in Python), and building
+is one `|=` per key. At 10 bits per key the false-positive rate measured here is about
+1-2 % (a blocked filter pays a little over the classic ~0.8 % for that locality).
+
+Layout (docs/format/sstable.md): words (u64 little-endian) | bits set per key (u8) |
+filter kind (u8, 1 = blocked 64-bit).
 """
 
 from __future__ import annotations
 
+import struct
+import sys
+from array import array
 from collections.abc import Iterable
 
 from xxhash import xxh64_intdigest
 
-
-def num_probes(bits_per_key: int) -> int:
-    # ln(2) * bits/key minimises the false-positive rate (as LevelDB's bloom.cc).
-    return max(1, min(30, int(bits_per_key * 0.69)))
+KIND_BLOCKED64 = 1
+PROBES = 6
+_WORD_BITS = 28
+_WORD_MASK = (1 << _WORD_BITS) - 1
+# _MASKS[v] sets bits (v & 63) and (v >> 6): two probe positions per 12-bit field.
+_MASKS = [(1 << (v & 63)) | (1 << (v >> 6)) for v in range(4096)]
 
 
 def build(keys: Iterable[bytes], count: int, bits_per_key: int) -> bytes:
-    """Filter bytes for count keys."""
-    k = num_probes(bits_per_key)
-    nbits = max(64, count * bits_per_key)
-    nbytes = (nbits + 7) // 8
-    nbits = nbytes * 8
-    bits = bytearray(nbytes)
-    for key in keys:
-        h = xxh64_intdigest(key)
-        h1 = h & 0xFFFFFFFF
-        h2 = h >> 32
-        for i in range(k):
-            b = (h1 + i * h2) % nbits
-            bits[b >> 3] |= 1 << (b & 7)
-    bits.append(k)
-    return bytes(bits)
+    """Filter bytes for count keys (bits_per_key sizes the word array)."""
+    nwords = max(1, (count * bits_per_key + 63) // 64)
+    words = [0] * nwords
+    hashes = list(map(xxh64_intdigest, keys))
+    idxs = [(h & _WORD_MASK) % nwords for h in hashes]
+    masks = [
+        _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
+        for h in hashes
+    ]
+    for i, m in zip(idxs, masks, strict=True):
+        words[i] |= m
+    return struct.pack(f"<{nwords}Q", *words) + bytes((PROBES, KIND_BLOCKED64))
 
 
 class BloomFilter:
-    """Read side of a filter block."""
+    """Read side of a filter block. A filter it does not understand never says no."""
 
-    __slots__ = ("bits", "nbits", "k")
+    __slots__ = ("words", "nwords")
 
     def __init__(self, data: bytes) -> None:
-        self.bits = data[:-1]
-        self.nbits = len(self.bits) * 8
-        self.k = data[-1] if data else 0
+        self.words: array[int] | tuple[int, ...] = ()
+        self.nwords = 0
+        if len(data) < 10 or data[-1] != KIND_BLOCKED64 or (len(data) - 2) % 8:
+            return
+        body = data[:-2]
+        if sys.byteorder == "little":
+            self.words = array("Q", body)
+        else:
+            self.words = struct.unpack(f"<{len(body) // 8}Q", body)
+        self.nwords = len(self.words)
 
     def may_contain(self, key: bytes) -> bool:
-        nbits = self.nbits
-        if not nbits or self.k > 30:
-            return True  # unknown filter: never claim absence
-        bits = self.bits
+        if not self.nwords:
+            return True
         h = xxh64_intdigest(key)
-        h1 = h & 0xFFFFFFFF
-        h2 = h >> 32
-        for i in range(self.k):
-            b = (h1 + i * h2) % nbits
-            if not (bits[b >> 3] >> (b & 7)) & 1:
-                return False
-        return True
+        m = _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
+        return self.words[(h & _WORD_MASK) % self.nwords] & m == m

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from shalekv.engine import blob, checksum, compression, filenames
+from shalekv.engine import blob, bloom, checksum, compression, filenames
 from shalekv.engine.log_format import LogReader
 from shalekv.engine.sstable import FOOTER, MAGIC, TRAILER, TRAILER_SIZE, SSTableReader
 from shalekv.engine.version import ManifestState, VersionEdit, read_current, replay
@@ -386,7 +386,7 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
             "num_data_blocks": reader.num_blocks,
             "data_blocks": data_blocks,
             "meta_blocks": meta_blocks,
-            "bloom_probes": reader.bloom.k if reader.bloom is not None else 0,
+            "bloom_probes": bloom.PROBES if reader.bloom is not None else 0,
             "bad_blocks": sum(1 for b in data_blocks if not b["crc_ok"]),
         }
     finally:

@@ -8,16 +8,18 @@ partial outputs are unreferenced and removed at the next open.
 
 from __future__ import annotations
 
-import heapq
 import importlib
 import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from itertools import compress, islice
+from operator import eq, ne
 from typing import Any
 
 from shalekv.engine import blob, compression, filenames
 from shalekv.engine.log_format import LogReader
+from shalekv.engine.merge import merge_chunks
 from shalekv.engine.sstable import SSTableReader, SSTableWriter
 from shalekv.engine.version import BlobMeta, FileMeta, Version
 from shalekv.engine.write_batch import BLOB_INDEX, DELETE, PUT, RANGE_DELETE, decode
@@ -77,7 +79,9 @@ class OutputBuilder:
             raise RuntimeError("job ran out of reserved file numbers")
         return self.numbers.pop(0)
 
-    def add(self, key: bytes, seq: int, kind: int, value: bytes) -> None:
+    def _current_table(self, key: bytes) -> SSTableWriter:
+        """The table to add key to: a new one once the current reached its target size
+        (only between two keys)."""
         t = self._table
         if (
             t is not None
@@ -99,6 +103,10 @@ class OutputBuilder:
             )
             t.number = n  # type: ignore[attr-defined]
             t.dir_index = d  # type: ignore[attr-defined]
+        return t
+
+    def add(self, key: bytes, seq: int, kind: int, value: bytes) -> None:
+        t = self._current_table(key)
         if kind == PUT and len(value) >= self.blob_threshold:
             value = self.add_blob(key, value)
             kind = BLOB_INDEX
@@ -111,6 +119,23 @@ class OutputBuilder:
             for s, e, q in self.rdels:
                 if seq < q and s <= key < e:
                     self._dirty.add(q)
+
+    def chunk_fits(self, kinds: list[int], values: list[Any]) -> bool:
+        """Can add_chunk take these entries as they are (no blob to write or count,
+        no range deletion to track)?"""
+        return (
+            not self.rdels
+            and BLOB_INDEX not in kinds
+            and max(map(len, values)) < self.blob_threshold
+        )
+
+    def add_chunk(
+        self, keys: list[bytes], seqs: list[int], kinds: list[int], values: list[Any]
+    ) -> None:
+        """Distinct ascending keys for which chunk_fits() holds, in one go."""
+        t = self._current_table(keys[0])
+        t.add_many(keys, seqs, kinds, values)
+        self._last_key = keys[-1]
 
     def add_blob(self, key: bytes, value: bytes) -> bytes:
         b = self._blob
@@ -231,6 +256,17 @@ def retain(
 
 # ---------------------------------------------------------------- flush
 
+_FLUSH_CHUNK = 1024
+
+
+def _all_versions(
+    keys: list[bytes], versions: dict[bytes, list[tuple[int, int, bytes]]]
+) -> Iterator[Entry]:
+    """(key, seq, kind, value) for every version, newest first within a key."""
+    for key in keys:
+        for s, k, v in reversed(versions[key]):
+            yield key, s, k, v
+
 
 def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
     """Replay one WAL segment and write it as a level-0 table (plus a blob file)."""
@@ -252,24 +288,29 @@ def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
                 versions.setdefault(key, []).append((seq, kind, value or b""))
             seq += 1
     smallest_snapshot = spec["smallest_snapshot"]
-
-    def entries() -> Iterator[Entry]:
-        for key in sorted(versions):
-            vs = versions[key]
-            if len(vs) == 1:
-                s, k, v = vs[0]
-                yield key, s, k, v
-            else:
-                for s, k, v in reversed(vs):
-                    yield key, s, k, v
-
     out = OutputBuilder(
         {**spec, "split": False, "range_dels": [(s.hex(), e.hex(), q) for s, e, q in range_dels]}
     )
+    keys = sorted(versions)
     try:
-        # Never drop tombstones here: older levels may hold the key.
-        for e in retain(entries(), smallest_snapshot, [], lambda _k: False, None):
-            out.add(*e)
+        if smallest_snapshot >= max_seq:
+            # No snapshot inside this segment: only each key's newest version counts.
+            for i in range(0, len(keys), _FLUSH_CHUNK):
+                part = keys[i : i + _FLUSH_CHUNK]
+                newest = [versions[k][-1] for k in part]
+                kinds = [v[1] for v in newest]
+                values = [v[2] for v in newest]
+                if out.chunk_fits(kinds, values):
+                    out.add_chunk(part, [v[0] for v in newest], kinds, values)
+                else:
+                    for k, (s, kd, v) in zip(part, newest, strict=True):
+                        out.add(k, s, kd, v)
+        else:
+            # Never drop tombstones here: older levels may hold the key.
+            for e in retain(
+                _all_versions(keys, versions), smallest_snapshot, [], lambda _k: False, None
+            ):
+                out.add(*e)
         out.finish()
         _sync_dirs(spec["dirs"])
     except BaseException:
@@ -348,17 +389,10 @@ class FileView:
             b.close()
 
 
-def _merged(readers: list[list[SSTableReader]]) -> Iterator[Entry]:
-    """All entries of the input files in (key asc, seq desc) order. Each inner list is a
-    run of non-overlapping files (one level), read one after the other."""
-
-    def run(files: list[SSTableReader]) -> Iterator[Entry]:
-        for r in files:
-            yield from r.iter_all_versions()
-
-    if len(readers) == 1:
-        return run(readers[0])
-    return heapq.merge(*(run(rs) for rs in readers), key=lambda e: (e[0], -e[1]))
+def _run_chunks(readers: list[SSTableReader]) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
+    """A run of non-overlapping files (one level, or one L0 file), block by block."""
+    for r in readers:
+        yield from r.iter_all_chunks()
 
 
 def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
@@ -400,17 +434,49 @@ def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
     entries_out = 0
     try:
         rdels = version.range_dels
-        for key, seq, kind, value in retain(
-            _merged(runs), spec["smallest_snapshot"], rdels, is_base_level, flt, dropped
-        ):
-            if kind == BLOB_INDEX:
-                n, _, size = blob.decode_pointer(value)
-                if n in gc_blobs:
-                    # Relocate a live value out of a mostly-dead blob file.
-                    garbage[n] = garbage.get(n, 0) + size
-                    value = out.add_blob(key, view.read_blob(value))
-            out.add(key, seq, kind, value)
-            entries_out += 1
+        # The common case is decided per chunk with C-level list operations: when
+        # every version in it is older than all snapshots, only each key's newest
+        # version can matter, tombstones go where no deeper level holds the key, and
+        # the rest is written in one go. Anything else takes the per-entry rules.
+        fast = flt is None and not rdels and not gc_blobs
+        horizon = -spec["smallest_snapshot"]  # negated seqs: visible to all if >= this
+        for chunk in merge_chunks([_run_chunks(r) for r in runs]):
+            if fast and min(e[1] for e in chunk) >= horizon:
+                keys = [e[0] for e in chunk]
+                kinds = [e[2] for e in chunk]
+                if BLOB_INDEX not in kinds:
+                    if any(map(eq, keys, islice(keys, 1, None))):
+                        newest = [True, *map(ne, keys, islice(keys, 1, None))]
+                        chunk = list(compress(chunk, newest))
+                        keys = list(compress(keys, newest))
+                        kinds = list(compress(kinds, newest))
+                    if DELETE in kinds:
+                        live = [
+                            kd != DELETE or not is_base_level(k)
+                            for k, kd in zip(keys, kinds, strict=True)
+                        ]
+                        chunk = list(compress(chunk, live))
+                        keys = list(compress(keys, live))
+                        kinds = list(compress(kinds, live))
+                    if not chunk:
+                        continue
+                    values = [e[3] for e in chunk]
+                    if out.chunk_fits(kinds, values):
+                        out.add_chunk(keys, [-e[1] for e in chunk], kinds, values)
+                        entries_out += len(chunk)
+                        continue
+            entries = ((k, -q, kd, v) for k, q, kd, v in chunk)
+            for key, seq, kind, value in retain(
+                entries, spec["smallest_snapshot"], rdels, is_base_level, flt, dropped
+            ):
+                if kind == BLOB_INDEX:
+                    n, _, size = blob.decode_pointer(value)
+                    if n in gc_blobs:
+                        # Relocate a live value out of a mostly-dead blob file.
+                        garbage[n] = garbage.get(n, 0) + size
+                        value = out.add_blob(key, view.read_blob(value))
+                out.add(key, seq, kind, value)
+                entries_out += 1
         out.finish()
         _sync_dirs(dirs)
     except BaseException:

@@ -15,6 +15,7 @@ import sys
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate, repeat
+from operator import add
 from typing import Any
 
 from shalekv.engine import bloom, checksum, compression, filenames
@@ -156,6 +157,47 @@ class SSTableWriter:
             self.min_seq = seq
         if seq > self.max_seq:
             self.max_seq = seq
+
+    def add_many(
+        self, keys: list[bytes], seqs: list[int], kinds: list[int], values: list[Any]
+    ) -> None:
+        """Append entries with distinct keys, ascending and above every key added so
+        far (a merge's fast path): block cuts found with accumulate + bisect, the
+        buffers extended by slices; no Python step per entry beyond list builds."""
+        n = len(keys)
+        if not n:
+            return
+        tags = [s << 8 | k for s, k in zip(seqs, kinds, strict=True)]
+        klens = list(map(len, keys))
+        vlens = list(map(len, values))
+        # cum[t]: the size (key + value + 16, as add() counts) of entries 0..t-1.
+        cum = list(accumulate(map(add, klens, vlens), lambda a, b: a + b + 16, initial=0))
+        block = self.block_size
+        i = 0
+        while i < n:
+            if self._keys and self._bytes >= block:
+                self._flush_block()
+            # Entries i..j-1 fill the current block: the entry that brings it to
+            # block_size is the last one in (the same rule as add()).
+            j = min(bisect_left(cum, cum[i] + block - self._bytes, i + 1), n)
+            self._keys += keys[i:j]
+            self._tags += tags[i:j]
+            self._values += values[i:j]
+            self._bytes += cum[j] - cum[i]
+            i = j
+        if self.smallest is None:
+            self.smallest = keys[0]
+        self.largest = keys[-1]
+        self._filter_keys += keys
+        self.entries += n
+        self.deletions += kinds.count(DELETE)
+        self.raw_key_bytes += sum(klens)
+        self.raw_value_bytes += sum(vlens)
+        lo, hi = min(seqs), max(seqs)
+        if lo < self.min_seq:
+            self.min_seq = lo
+        if hi > self.max_seq:
+            self.max_seq = hi
 
     def add_blob_ref(self, blob_number: int, size: int) -> None:
         self.blob_refs[blob_number] = self.blob_refs.get(blob_number, 0) + size
@@ -439,6 +481,16 @@ class SSTableReader:
             starts = (vbase, *vends[:-1])
             for k, tag, s, e in zip(keys, tags, starts, vends, strict=True):
                 yield k, tag >> 8, tag & 0xFF, values[s:e]
+
+    def iter_all_chunks(self) -> Iterator[list[tuple[bytes, int, int, bytes]]]:
+        """Every entry, one list per block, as (key, -seq, kind, value): tuples whose
+        natural order is key ascending, newest first (compaction input)."""
+        for b in range(self.num_blocks):
+            keys, tags, vends, values, _, vbase = self.block(b)
+            vals = map(values.__getitem__, map(slice, (vbase, *vends[:-1]), vends))
+            negseqs = [-(t >> 8) for t in tags]
+            kinds = [t & 0xFF for t in tags]
+            yield list(zip(keys, negseqs, kinds, vals, strict=True))
 
     def close(self) -> None:
         if self.fd >= 0:
