@@ -60,8 +60,11 @@ class BloomFilter:
         self.nwords = len(self.words)
 
     def may_contain(self, key: bytes) -> bool:
+        return self.may_contain_hash(xxh64_intdigest(key))
+
+    def may_contain_hash(self, h: int) -> bool:
+        """may_contain for a key whose xxh64 is h."""
         if not self.nwords:
             return True
-        h = xxh64_intdigest(key)
         m = _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
         return self.words[(h & _WORD_MASK) % self.nwords] & m == m

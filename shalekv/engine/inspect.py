@@ -351,7 +351,7 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
             raw_size = entries = None
             if ok:  # a damaged block is shown as such, not decoded
                 raw_size = len(compression.decompress(codec, data, path, off))
-                entries = len(reader.block(i)[0])
+                entries = reader.block(i).n
             data_blocks.append(
                 {
                     "index": i,
@@ -435,7 +435,7 @@ def verify_table(path: str, expected_size: int | None = None) -> dict[str, Any]:
             raise CorruptionError(f"file is {size} bytes, the MANIFEST says {expected_size}", path)
         entries = 0
         for i in range(reader.num_blocks):
-            entries += len(reader.block(i)[0])
+            entries += reader.block(i).n
         if entries != reader.props.get("entries"):
             raise CorruptionError(
                 f"data blocks hold {entries} entries, properties say {reader.props.get('entries')}",

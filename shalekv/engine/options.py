@@ -32,7 +32,7 @@ class Options:
     block_size: int = 8 << 10
     compression: list[str] = field(default_factory=_default_compression)
     bloom_bits_per_key: int = 10
-    block_cache_size: int = 128 << 20
+    block_cache_size: int = 256 << 20
     compressed_cache_size: int = 64 << 20
     blob_threshold: int = 64 << 10
     blob_gc_ratio: float = 0.5

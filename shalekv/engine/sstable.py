@@ -18,6 +18,8 @@ from itertools import accumulate, repeat
 from operator import add
 from typing import Any
 
+from xxhash import xxh64_intdigest
+
 from shalekv.engine import bloom, checksum, compression, filenames
 from shalekv.engine.block_cache import BlockCache
 from shalekv.engine.write_batch import DELETE
@@ -32,12 +34,10 @@ TRAILER = struct.Struct("<BI")
 TRAILER_SIZE = 5
 BLOCK_HEAD = struct.Struct("<IB")  # entry count, flags
 FLAG_MULTI_VERSION = 1  # some key has more than one version in this block
+_FIRST_CHUNK = 8  # entries an iterator hands over first (seeks usually read a few)
 
 Entry = tuple[bytes, int, int, bytes]  # (key, seq, kind, value)
 TaggedEntry = tuple[bytes, int, int, bytes]  # (key, source, seq << 8 | kind, value)
-# (keys, tags, value end offsets, payload, flags, values start). tags and offsets are
-# memoryviews over the payload (no per-entry int objects); values are sliced lazily.
-DecodedBlock = tuple[list[bytes], Any, Any, bytes, int, int]
 _LITTLE = sys.byteorder == "little"
 
 
@@ -62,32 +62,105 @@ def encode_data_block(
     )
 
 
-def decode_data_block(buf: bytes) -> DecodedBlock:
-    """Split a payload into its arrays: a few C calls, no per-byte loop."""
-    n, flags = BLOCK_HEAD.unpack_from(buf, 0)
-    pos = BLOCK_HEAD.size
-    kbase = pos + 16 * n
-    if len(buf) < kbase:
-        raise ValueError("block shorter than its offset arrays")
-    if _LITTLE:
-        mv = memoryview(buf)
-        kends: Any = mv[pos : pos + 4 * n].cast("I")
-        vends: Any = mv[pos + 4 * n : pos + 8 * n].cast("I")
-        tags: Any = mv[pos + 8 * n : kbase].cast("Q")
-    else:  # the format is little-endian; big-endian hosts pay for a conversion
-        kends = struct.unpack_from(f"<{n}I", buf, pos)
-        vends = struct.unpack_from(f"<{n}I", buf, pos + 4 * n)
-        tags = struct.unpack_from(f"<{n}Q", buf, pos + 8 * n)
-    vbase = kends[-1] if n else kbase
-    if n and (vends[-1] != len(buf) or kends[0] < kbase or not vbase <= vends[0] <= len(buf)):
-        raise ValueError("block offsets do not match its size")
-    keys = list(map(buf.__getitem__, map(slice, (kbase, *kends[:-1]), kends)))
-    return keys, tags, vends, buf, flags, vbase
+class DecodedBlock:
+    """A data block's payload with its arrays: tags and offsets are memoryviews over
+    the payload (no per-entry int objects), values are sliced on demand. The key list
+    is built on the second use only: a block read once (a random point lookup over a
+    large table) is searched in place, which is cheaper than slicing every key."""
 
+    __slots__ = (
+        "n",
+        "flags",
+        "payload",
+        "kbase",
+        "kends",
+        "vends",
+        "tags",
+        "vbase",
+        "_keys",
+        "_used",
+    )
 
-def block_value(block: DecodedBlock, i: int) -> bytes:
-    vends = block[2]
-    return block[3][vends[i - 1] if i else block[5] : vends[i]]
+    def __init__(self, buf: bytes) -> None:
+        n, flags = BLOCK_HEAD.unpack_from(buf, 0)
+        pos = BLOCK_HEAD.size
+        kbase = pos + 16 * n
+        if len(buf) < kbase:
+            raise ValueError("block shorter than its offset arrays")
+        if _LITTLE:
+            mv = memoryview(buf)
+            kends: Any = mv[pos : pos + 4 * n].cast("I")
+            vends: Any = mv[pos + 4 * n : pos + 8 * n].cast("I")
+            tags: Any = mv[pos + 8 * n : kbase].cast("Q")
+        else:  # the format is little-endian; big-endian hosts pay for a conversion
+            kends = struct.unpack_from(f"<{n}I", buf, pos)
+            vends = struct.unpack_from(f"<{n}I", buf, pos + 4 * n)
+            tags = struct.unpack_from(f"<{n}Q", buf, pos + 8 * n)
+        vbase = kends[-1] if n else kbase
+        if n and (vends[-1] != len(buf) or kends[0] < kbase or not vbase <= vends[0] <= len(buf)):
+            raise ValueError("block offsets do not match its size")
+        self.n = n
+        self.flags = flags
+        self.payload = buf
+        self.kbase = kbase
+        self.kends = kends
+        self.vends = vends
+        self.tags = tags
+        self.vbase = vbase
+        self._keys: list[bytes] | None = None
+        self._used = False
+
+    @property
+    def keys(self) -> list[bytes]:
+        keys = self._keys
+        if keys is None:
+            buf = self.payload
+            kends = self.kends
+            keys = self._keys = list(
+                map(buf.__getitem__, map(slice, (self.kbase, *kends[:-1]), kends))
+            )
+        return keys
+
+    def find(self, key: bytes) -> int:
+        """Index of the first entry whose key is >= key."""
+        keys = self._keys
+        if keys is None:
+            if self._used:
+                keys = self.keys
+            else:
+                self._used = True
+                buf = self.payload
+                kends = self.kends
+                kbase = self.kbase
+                lo, hi = 0, self.n
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if buf[kends[mid - 1] if mid else kbase : kends[mid]] < key:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                return lo
+        return bisect_left(keys, key)
+
+    def key_range(self, lo: int, hi: int) -> list[bytes]:
+        """Keys lo..hi-1, sliced from the payload when the list is not built yet."""
+        keys = self._keys
+        if keys is not None:
+            return keys[lo:hi]
+        buf = self.payload
+        kends = self.kends
+        starts = (kends[lo - 1] if lo else self.kbase, *kends[lo : hi - 1])
+        return list(map(buf.__getitem__, map(slice, starts, kends[lo:hi])))
+
+    def key(self, i: int) -> bytes:
+        keys = self._keys
+        if keys is not None:
+            return keys[i]
+        return self.payload[self.kends[i - 1] if i else self.kbase : self.kends[i]]
+
+    def value(self, i: int) -> bytes:
+        vends = self.vends
+        return self.payload[vends[i - 1] if i else self.vbase : vends[i]]
 
 
 class SSTableWriter:
@@ -381,7 +454,7 @@ class SSTableReader:
                     stored[0], stored[1], self.path, self.block_offsets[i]
                 )
                 blk = self._decode(payload, i)
-                cache.insert(key, blk, len(payload) + 64 * len(blk[0]), stored)
+                cache.insert(key, blk, len(payload) + 64 * blk.n, stored)
                 return blk
         off = self.block_offsets[i]
         size = self.block_sizes[i]
@@ -395,39 +468,38 @@ class SSTableReader:
         payload = compression.decompress(codec, data, self.path, off)
         blk = self._decode(payload, i)
         if cache is not None:
-            cache.insert(key, blk, len(payload) + 64 * len(blk[0]), (codec, data))
+            cache.insert(key, blk, len(payload) + 64 * blk.n, (codec, data))
         return blk
 
     def _decode(self, payload: bytes, i: int) -> DecodedBlock:
         try:
-            return decode_data_block(payload)
+            return DecodedBlock(payload)
         except (struct.error, ValueError) as e:
             raise CorruptionError(
                 f"malformed data block ({e})", self.path, self.block_offsets[i]
             ) from None
 
-    def get(self, key: bytes, snapshot: int | None) -> tuple[int, int, bytes] | None:
+    def get(
+        self, key: bytes, snapshot: int | None, h: int | None = None
+    ) -> tuple[int, int, bytes] | None:
         """(seq, kind, value) of the newest version of key visible at snapshot, or None.
-        The bloom filter is consulted only when the block is not cached: it exists to
-        save a read, and a cached block answers faster than the filter."""
+        h: the key's xxh64, when the caller hashed it once for several tables."""
+        if self.bloom is not None and not self.bloom.may_contain_hash(
+            xxh64_intdigest(key) if h is None else h
+        ):
+            self.bloom_useful += 1
+            return None
         i = bisect_left(self.index_keys, key)
         if i >= self.num_blocks:
             return None
-        blk = self.cache.get((self.number, i)) if self.cache is not None else None
-        if blk is None:
-            if self.bloom is not None and not self.bloom.may_contain(key):
-                self.bloom_useful += 1
-                return None
-            blk = self._load_block(i)
-        keys = blk[0]
-        j = bisect_left(keys, key)
-        n = len(keys)
-        tags = blk[1]
-        while j < n and keys[j] == key:
+        blk = self.block(i)
+        j = blk.find(key)
+        n = blk.n
+        tags = blk.tags
+        while j < n and blk.key(j) == key:
             tag = tags[j]
             if snapshot is None or tag >> 8 <= snapshot:
-                vends = blk[2]
-                return tag >> 8, tag & 0xFF, blk[3][vends[j - 1] if j else blk[5] : vends[j]]
+                return tag >> 8, tag & 0xFF, blk.value(j)
             j += 1
         return None
 
@@ -449,13 +521,22 @@ class SSTableReader:
             snapshot = None  # everything in this file is visible
         if not reverse:
             b = 0 if lower is None else bisect_left(ikeys, lower)
+            first = True
             while b < self.num_blocks:
                 blk = self.block(b)
-                keys = blk[0]
-                lo = 0 if lower is None else bisect_left(keys, lower)
-                hi = len(keys) if upper is None else bisect_left(keys, upper)
+                n = blk.n
+                lo = 0 if lower is None else blk.find(lower)
+                hi = n if upper is None else blk.find(upper)
+                if first and hi - lo > _FIRST_CHUNK:
+                    # Most scans are short: hand over a few entries before the rest.
+                    cut = lo + _FIRST_CHUNK
+                    while cut < hi and blk.key(cut) == blk.key(cut - 1):
+                        cut += 1
+                    yield _visible(blk, lo, cut, snapshot, src, False)
+                    lo = cut
+                first = False
                 yield _visible(blk, lo, hi, snapshot, src, False)
-                if hi < len(keys):
+                if hi < n:
                     return
                 b += 1
         else:
@@ -464,11 +545,18 @@ class SSTableReader:
                 if upper is None
                 else min(bisect_left(ikeys, upper), self.num_blocks - 1)
             )
+            first = True
             while b >= 0:
                 blk = self.block(b)
-                keys = blk[0]
-                hi = len(keys) if upper is None else bisect_left(keys, upper)
-                lo = 0 if lower is None else bisect_left(keys, lower)
+                hi = blk.n if upper is None else blk.find(upper)
+                lo = 0 if lower is None else blk.find(lower)
+                if first and hi - lo > _FIRST_CHUNK:
+                    cut = hi - _FIRST_CHUNK
+                    while cut > lo and blk.key(cut) == blk.key(cut - 1):
+                        cut -= 1
+                    yield _visible(blk, cut, hi, snapshot, src, True)
+                    hi = cut
+                first = False
                 yield _visible(blk, lo, hi, snapshot, src, True)
                 if lo > 0:
                     return
@@ -477,7 +565,8 @@ class SSTableReader:
     def iter_all_versions(self) -> Iterator[Entry]:
         """Every entry of the table in order (compaction input, verify)."""
         for b in range(self.num_blocks):
-            keys, tags, vends, values, _, vbase = self.block(b)
+            blk = self.block(b)
+            keys, tags, vends, values, vbase = blk.keys, blk.tags, blk.vends, blk.payload, blk.vbase
             starts = (vbase, *vends[:-1])
             for k, tag, s, e in zip(keys, tags, starts, vends, strict=True):
                 yield k, tag >> 8, tag & 0xFF, values[s:e]
@@ -486,7 +575,8 @@ class SSTableReader:
         """Every entry, one list per block, as (key, -seq, kind, value): tuples whose
         natural order is key ascending, newest first (compaction input)."""
         for b in range(self.num_blocks):
-            keys, tags, vends, values, _, vbase = self.block(b)
+            blk = self.block(b)
+            keys, tags, vends, values, vbase = blk.keys, blk.tags, blk.vends, blk.payload, blk.vbase
             vals = map(values.__getitem__, map(slice, (vbase, *vends[:-1]), vends))
             negseqs = [-(t >> 8) for t in tags]
             kinds = [t & 0xFF for t in tags]
@@ -503,7 +593,14 @@ def _visible(
 ) -> list[TaggedEntry]:
     """Entries lo..hi-1 of a block, newest visible version per key, built by C-level
     zip/map over slices when the block holds one version per key."""
-    keys, tags, vends, values, flags, vbase = blk
+    keys, tags, vends, values, flags, vbase = (
+        blk.keys,
+        blk.tags,
+        blk.vends,
+        blk.payload,
+        blk.flags,
+        blk.vbase,
+    )
     if lo >= hi:
         return []
     if snapshot is None and not flags & FLAG_MULTI_VERSION:

@@ -14,6 +14,8 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
+from xxhash import xxh64_intdigest
+
 from shalekv.engine import filenames
 from shalekv.engine.log_format import LogReader, LogWriter
 from shalekv.engine.options import NUM_LEVELS
@@ -214,18 +216,22 @@ class Version:
         self, key: bytes, snapshot: int | None, table_for: Any
     ) -> tuple[int, int, bytes] | None:
         """Newest (seq, kind, value) of key in the files, searching newest first.
-        Range deletions are the caller's business. table_for(FileMeta) -> reader."""
+        Range deletions are the caller's business. table_for(FileMeta) -> reader.
+        The key is hashed once for every file's bloom filter."""
+        h = xxh64_intdigest(key)
         for f in self.levels[0]:
             if f.smallest <= key <= f.largest:
-                r = table_for(f).get(key, snapshot)
+                r = table_for(f).get(key, snapshot, h)
                 if r is not None:
                     return r
+        largest_keys = self.largest_keys
         for level in range(1, len(self.levels)):
-            if not self.levels[level]:
+            files = self.levels[level]
+            if not files:
                 continue
-            g = self.file_in_level(level, key)
-            if g is not None:
-                r = table_for(g).get(key, snapshot)
+            i = bisect_left(largest_keys[level], key)
+            if i < len(files) and files[i].smallest <= key:
+                r = table_for(files[i]).get(key, snapshot, h)
                 if r is not None:
                     return r
         return None
