@@ -19,7 +19,8 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import islice, repeat
+from operator import eq
 from typing import Any
 
 from shalekv.engine import blob, filenames, jobs, workers
@@ -65,6 +66,7 @@ from shalekv.errors import (
 )
 
 DB_FORMAT_VERSION = 1
+_PUT_ONLY = {PUT}
 MANIFEST_ROLL_BYTES = 16 << 20  # rewrite the MANIFEST as one snapshot past this size
 _CHUNK = 256  # memtable keys fetched per step of an iterator
 
@@ -181,6 +183,7 @@ class DB:
                 continue
             mem = self._recover_wal(number)
             if len(mem) or mem.range_dels:
+                mem.freeze()
                 imms.append(mem)
                 last_seq = max(last_seq, mem.last_seq)
             self._next_file = max(self._next_file, number + 1)
@@ -515,6 +518,7 @@ class DB:
         if self.options.fsync != "no":
             sync_dir(os.path.join(self.path, "wal"))  # the new segment's name is durable
         mem, imms, version, _ = self._sv
+        mem.freeze()
         self._set_sv(MemTable(number), (mem, *imms), version)
         self._flush_requested.set()
 
@@ -690,6 +694,18 @@ class DB:
             prev = None
             read_blob = self._read_blob
             for chunk in merged:
+                if not chunk:
+                    continue
+                if not rdels:
+                    # A chunk of distinct keys holding only plain values (the usual
+                    # case) is handed over by zip, without a Python step per entry.
+                    keys = [e[0] for e in chunk]
+                    if keys[0] != prev and not any(map(eq, keys, islice(keys, 1, None))):
+                        kinds = {e[2] & 0xFF for e in chunk}
+                        if kinds == _PUT_ONLY:
+                            prev = keys[-1]
+                            yield from zip(keys, [e[3] for e in chunk], strict=True)
+                            continue
                 for key, _src, tag, value in chunk:
                     if key == prev:
                         continue

@@ -9,6 +9,7 @@ Flushing does not read this object: the flush worker replays the WAL segment.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from itertools import islice
 
 from sortedcontainers import SortedList
@@ -35,6 +36,8 @@ class MemTable:
         self._sorted: SortedList = SortedList()
         self._pending: list[bytes] = []
         self._sort_lock = threading.Lock()
+        self._frozen = False
+        self._frozen_keys: list[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -121,22 +124,51 @@ class MemTable:
                 return old
         return None
 
+    def freeze(self) -> None:
+        """Mark the memtable sealed: no more writes, so a plain sorted list (searched
+        with C bisect and sliced in C) can replace the SortedList on the next scan."""
+        self._frozen = True
+
     def keys_from(
         self, start: bytes | None, inclusive: bool, limit: int, reverse: bool = False
     ) -> list[bytes]:
         """Up to `limit` keys in order from start (the sorted view, merged lazily)."""
-        with self._sort_lock:
-            pending = self._pending
-            if pending:
-                # Writers only append; taking a prefix and deleting it is race-free.
-                n = len(pending)
-                self._sorted.update(pending[:n])
-                del pending[:n]
-            if reverse:
-                it = self._sorted.irange(maximum=start, inclusive=(True, inclusive), reverse=True)
+        keys = self._frozen_keys
+        if keys is None:
+            with self._sort_lock:
+                if self._frozen:
+                    if self._frozen_keys is None:
+                        self._frozen_keys = sorted(self.data)
+                    keys = self._frozen_keys
+                else:
+                    return self._sorted_keys_from(start, inclusive, limit, reverse)
+        if reverse:
+            if start is None:
+                hi = len(keys)
             else:
-                it = self._sorted.irange(minimum=start, inclusive=(inclusive, True))
-            return list(islice(it, limit))
+                hi = bisect_right(keys, start) if inclusive else bisect_left(keys, start)
+            return keys[max(0, hi - limit) : hi][::-1]
+        if start is None:
+            lo = 0
+        else:
+            lo = bisect_left(keys, start) if inclusive else bisect_right(keys, start)
+        return keys[lo : lo + limit]
+
+    def _sorted_keys_from(
+        self, start: bytes | None, inclusive: bool, limit: int, reverse: bool
+    ) -> list[bytes]:
+        """keys_from on the active memtable, with _sort_lock held."""
+        pending = self._pending
+        if pending:
+            # Writers only append; taking a prefix and deleting it is race-free.
+            n = len(pending)
+            self._sorted.update(pending[:n])
+            del pending[:n]
+        if reverse:
+            it = self._sorted.irange(maximum=start, inclusive=(True, inclusive), reverse=True)
+        else:
+            it = self._sorted.irange(minimum=start, inclusive=(inclusive, True))
+        return list(islice(it, limit))
 
 
 def covering_seq(
