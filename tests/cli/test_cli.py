@@ -14,36 +14,16 @@ from typer.testing import CliRunner
 from shalekv.cli.main import app
 from shalekv.engine import DB
 from shalekv.engine import inspect as ins
+from tests.dbfiles import SMALL, flip, k
 
 runner = CliRunner()
-
-OPTIONS = {
-    "compaction_workers": 0,
-    "memtable_size": 32 << 10,
-    "target_file_size": 16 << 10,
-    "level_base_size": 48 << 10,
-    "l0_compaction_trigger": 2,
-    "blob_threshold": 1000,
-}
-
-
-def k(i: int) -> bytes:
-    return b"key%06d" % i
-
-
-def flip(path: str, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0xFF]))
 
 
 @pytest.fixture
 def db_dir(tmp_path):
     """A closed DB: tables on several levels, blob files, and a live WAL segment."""
     path = str(tmp_path / "db")
-    with DB.open(path, **OPTIONS) as db:
+    with DB.open(path, **SMALL) as db:
         for i in range(3000):
             db.put(k(i), (b"B" * 1500) if i % 50 == 0 else b"v%d" % i)
         for i in range(0, 3000, 11):

@@ -23,6 +23,7 @@ import random
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,9 +44,10 @@ DB_OPTIONS: dict[str, Any] = {
     "blob_threshold": 2 << 10,
 }
 
-Op = tuple[str, bytes, bytes | None]  # ("put", key, value) | ("delete", key, None) |
-# ("range", start, end): delete every key in [start, end)
-Step = tuple[str, list[Op]]  # kind ("batch", "put", "delete", "range"), its ops
+# ("put", key, value) | ("delete", key, None) | ("range", start, end): delete [start, end)
+Op = tuple[str, bytes, bytes | None]
+# (kind, ops): kind is "batch", "put", "delete" or "range", the API call that runs it
+Step = tuple[str, list[Op]]
 
 
 def key(i: int) -> bytes:
@@ -76,20 +78,16 @@ def steps(seed: int) -> Iterator[Step]:
             for j in range(rng.randint(2, 6)):
                 p = rng.random()
                 if p < 0.8:
-                    ops.append(
-                        (
-                            "put",
-                            key(rng.randrange(NUM_KEYS)),
-                            _value(rng, b"%d/%d/%d" % (seed, i, j)),
-                        )
-                    )
+                    tag = b"%d/%d/%d" % (seed, i, j)
+                    ops.append(("put", key(rng.randrange(NUM_KEYS)), _value(rng, tag)))
                 elif p < 0.96:
                     ops.append(("delete", key(rng.randrange(NUM_KEYS)), None))
                 else:
                     ops.append(_range(rng))
             yield "batch", ops
         elif r < 0.85:
-            yield "put", [("put", key(rng.randrange(NUM_KEYS)), _value(rng, b"%d/%d" % (seed, i)))]
+            tag = b"%d/%d" % (seed, i)
+            yield "put", [("put", key(rng.randrange(NUM_KEYS)), _value(rng, tag))]
         elif r < 0.95:
             yield "delete", [("delete", key(rng.randrange(NUM_KEYS)), None)]
         else:
@@ -217,7 +215,7 @@ CRASH_POINTS: dict[str, tuple[Any, str, str, Callable[..., bool], bool]] = {
     "compaction-before-install": (DB, "_install_compaction", "before", _always, False),
     # A compaction is writing a data block of an output table (partial file on disk).
     "compaction-mid-output": (SSTableWriter, "_flush_block", "before", _in_compaction, True),
-    # A job is appending to a blob file (header and some records, no footer).
+    # A job is appending to a blob file (a partial file without its footer).
     "blob-mid-write": (blob.BlobWriter, "add", "before", _always, True),
     # A MANIFEST edit is written (so the OS has it) and being fsynced; the new version
     # is not installed in memory and no obsolete file is deleted yet.
@@ -314,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 _write_loop(args, db_box, stop)
             except BaseException as e:  # noqa: BLE001 - reported by exiting with status 2
+                traceback.print_exc()
                 failed.append(e)
             stop.set()
 
@@ -333,7 +332,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except Exception:
-        import traceback
-
         traceback.print_exc()
         os._exit(2)  # skip atexit/DB cleanup: the state on disk is what the parent checks

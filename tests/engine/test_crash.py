@@ -330,7 +330,7 @@ def test_crash_point_recovers(
     holds every acknowledged write; then a new writer recovers the crashed files
     itself, writes on and closes cleanly, and the DB holds all of that too."""
     db_path = tmp_path / "db"
-    seed = 7500 + len(point)
+    seed = 7500 + [p for p, _, _ in CRASH_POINTS].index(point)
     w = Writer(
         db_path,
         tmp_path / "crash.log",

@@ -13,15 +13,8 @@ from shalekv.engine import DB
 from shalekv.engine import inspect as ins
 from shalekv.engine.sstable import FOOTER, TRAILER_SIZE
 from shalekv.errors import CorruptionError
+from tests.dbfiles import SMALL, flip, k
 
-SMALL = {
-    "compaction_workers": 0,
-    "memtable_size": 32 << 10,
-    "target_file_size": 16 << 10,
-    "level_base_size": 48 << 10,
-    "l0_compaction_trigger": 2,
-    "blob_threshold": 1000,
-}
 # Flushes never trigger a compaction: the files stay exactly where flush put them.
 NO_COMPACTION = {
     "compaction_workers": 0,
@@ -30,18 +23,6 @@ NO_COMPACTION = {
     "l0_stop_trigger": 70,
     "blob_threshold": 1000,
 }
-
-
-def k(i: int) -> bytes:
-    return b"key%06d" % i
-
-
-def flip(path: str, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0xFF]))
 
 
 def build_db(path: str, **extra: object) -> tuple[DB, int]:
