@@ -19,8 +19,8 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import islice, repeat
-from operator import eq
+from itertools import compress, islice, repeat
+from operator import eq, ne
 from typing import Any
 
 from shalekv.engine import blob, filenames, jobs, workers
@@ -51,6 +51,7 @@ from shalekv.engine.version import (
 )
 from shalekv.engine.write_batch import (
     BLOB_INDEX,
+    DELETE,
     PUT,
     WriteBatch,
     decode,
@@ -66,7 +67,6 @@ from shalekv.errors import (
 )
 
 DB_FORMAT_VERSION = 1
-_PUT_ONLY = {PUT}
 MANIFEST_ROLL_BYTES = 16 << 20  # rewrite the MANIFEST as one snapshot past this size
 _CHUNK = 256  # memtable keys fetched per step of an iterator
 
@@ -697,13 +697,21 @@ class DB:
                 if not chunk:
                     continue
                 if not rdels:
-                    # A chunk of distinct keys holding only plain values (the usual
-                    # case) is handed over by zip, without a Python step per entry.
+                    # The usual case without a Python step per entry: keep each key's
+                    # first entry (the newest source), drop tombstones, zip the rest.
                     keys = [e[0] for e in chunk]
-                    if keys[0] != prev and not any(map(eq, keys, islice(keys, 1, None))):
-                        kinds = {e[2] & 0xFF for e in chunk}
-                        if kinds == _PUT_ONLY:
+                    if keys[0] != prev:
+                        if any(map(eq, keys, islice(keys, 1, None))):
+                            newest = [True, *map(ne, keys, islice(keys, 1, None))]
+                            chunk = list(compress(chunk, newest))
+                            keys = list(compress(keys, newest))
+                        kinds = [e[2] & 0xFF for e in chunk]
+                        if BLOB_INDEX not in kinds:
                             prev = keys[-1]
+                            if DELETE in kinds:
+                                live = [kd == PUT for kd in kinds]
+                                keys = list(compress(keys, live))
+                                chunk = list(compress(chunk, live))
                             yield from zip(keys, [e[3] for e in chunk], strict=True)
                             continue
                 for key, _src, tag, value in chunk:
