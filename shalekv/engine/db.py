@@ -20,7 +20,7 @@ import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import compress, islice, repeat
-from operator import eq, ne
+from operator import eq, itemgetter, ne
 from typing import Any
 
 from shalekv.engine import blob, filenames, jobs, workers
@@ -656,12 +656,25 @@ class DB:
             mem, imms, version, _ = self._sv
             # Sources newest first; their index orders equal keys in the merge (negated
             # when merging in descending order, so the newest still comes first).
+            rdels = [
+                r
+                for r in (
+                    *mem.range_dels,
+                    *(x for m in imms for x in m.range_dels),
+                    *version.range_dels,
+                )
+                if r[2] <= seq
+                and (upper is None or r[0] < upper)
+                and (lower is None or r[1] > lower)
+            ]
             sign = -1 if reverse else 1
             sources: list[Iterator[list[Any]]] = []
             src = 0
             for m in (mem, *imms):
                 if len(m):
-                    sources.append(_mem_chunks(m, lower, upper, seq, reverse, sign * src))
+                    sources.append(
+                        _mem_chunks(m, lower, upper, seq, reverse, sign * src, bool(rdels))
+                    )
                 src += 1
             for f in version.levels[0]:
                 if _overlaps(f, lower, upper):
@@ -676,17 +689,6 @@ class DB:
                         files.reverse()
                     sources.append(self._level_range(files, lower, upper, seq, reverse, sign * src))
                 src += 1
-            rdels = [
-                r
-                for r in (
-                    *mem.range_dels,
-                    *(x for m in imms for x in m.range_dels),
-                    *version.range_dels,
-                )
-                if r[2] <= seq
-                and (upper is None or r[0] < upper)
-                and (lower is None or r[1] > lower)
-            ]
             if not sources:
                 return
             merged: Iterator[list[Any]] | None = merge_chunks(sources, reverse)
@@ -1290,33 +1292,44 @@ def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
 
 
 def _mem_chunks(
-    mem: MemTable, lower: bytes | None, upper: bytes | None, seq: int, reverse: bool, src: int
+    mem: MemTable,
+    lower: bytes | None,
+    upper: bytes | None,
+    seq: int,
+    reverse: bool,
+    src: int,
+    with_seq: bool,
 ) -> Iterator[list[tuple[bytes, int, int, bytes | None]]]:
     """Visible entries of a memtable in [lower, upper) as lists of (key, src, tag,
     value), fetched a chunk at a time (small first: most scans are short) so concurrent
     inserts never invalidate the walk. A chunk with nothing newer than the snapshot is
-    built by C-level maps; tombstones pass through to shadow older sources."""
+    built by C-level maps; tombstones pass through to shadow older sources. Without
+    range deletions to compare against, the tag carries the kind only."""
     start = upper if reverse else lower
     inclusive = not reverse
-    data = mem.data
-    limit = seq << 8 | 0xFF
     chunk = 16
     while True:
-        keys = mem.keys_from(start, inclusive, chunk, reverse)
+        keys, entries = mem.entries_from(start, inclusive, chunk, reverse)
         if not keys:
             return
         last = False
         if reverse:
             if lower is not None and keys[-1] < lower:
-                keys = [k for k in keys if k >= lower]
+                n = sum(1 for k in keys if k >= lower)
+                keys, entries = keys[:n], entries[:n]
                 last = True
         elif upper is not None and keys[-1] >= upper:
-            keys = keys[: bisect_left(keys, upper)]
+            n = bisect_left(keys, upper)
+            keys, entries = keys[:n], entries[:n]
             last = True
-        entries = list(map(data.__getitem__, keys))
-        tags = [e[0] << 8 | e[1] for e in entries]
-        if tags and max(tags) <= limit:
-            yield list(zip(keys, repeat(src), tags, [e[2] for e in entries]))
+        if not keys:
+            return
+        if max(map(_seq_of, entries)) <= seq:
+            if with_seq:
+                tags = [e[0] << 8 | e[1] for e in entries]
+            else:
+                tags = list(map(_kind_of, entries))
+            yield list(zip(keys, repeat(src), tags, map(_value_of, entries)))
         else:
             out = []
             for k in keys:
@@ -1324,11 +1337,16 @@ def _mem_chunks(
                 if e is not None:
                     out.append((k, src, e[0] << 8 | e[1], e[2]))
             yield out
-        if last or not keys:
+        if last:
             return
         start = keys[-1]
         inclusive = False
         chunk = min(chunk * 4, _CHUNK)
+
+
+_seq_of = itemgetter(0)
+_kind_of = itemgetter(1)
+_value_of = itemgetter(2)
 
 
 def _link_or_copy(src: str, dst: str) -> None:

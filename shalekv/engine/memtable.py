@@ -11,12 +11,16 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left, bisect_right
 from itertools import islice
+from operator import itemgetter
 
 from sortedcontainers import SortedList
 
 from shalekv.engine.write_batch import DELETE, PUT, RANGE_DELETE
 
 Entry = tuple[int, int, bytes | None]  # (sequence, kind, value)
+
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 ENTRY_OVERHEAD = 96  # rough bytes of dict slot + tuple + objects per entry
 
@@ -37,7 +41,7 @@ class MemTable:
         self._pending: list[bytes] = []
         self._sort_lock = threading.Lock()
         self._frozen = False
-        self._frozen_keys: list[bytes] | None = None
+        self._frozen_items: list[tuple[bytes, Entry]] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -125,34 +129,51 @@ class MemTable:
         return None
 
     def freeze(self) -> None:
-        """Mark the memtable sealed: no more writes, so a plain sorted list (searched
-        with C bisect and sliced in C) can replace the SortedList on the next scan."""
+        """Mark the memtable sealed: no more writes, so one sorted list of items
+        (searched with C bisect, sliced in C) can serve scans from the next one on."""
         self._frozen = True
+
+    def entries_from(
+        self, start: bytes | None, inclusive: bool, limit: int, reverse: bool = False
+    ) -> tuple[list[bytes], list[Entry]]:
+        """Up to `limit` keys in order from start, with their newest entries. A sealed
+        memtable serves slices of one sorted item list (sequential memory, no dict
+        probes); the active one looks entries up by key."""
+        items = self._frozen_items
+        if items is None:
+            with self._sort_lock:
+                if self._frozen:
+                    if self._frozen_items is None:
+                        keys = sorted(self.data)  # bytes compares: faster than items
+                        values = map(self.data.__getitem__, keys)
+                        self._frozen_items = list(zip(keys, values, strict=True))
+                    items = self._frozen_items
+                else:
+                    keys = self._sorted_keys_from(start, inclusive, limit, reverse)
+                    return keys, list(map(self.data.__getitem__, keys))
+        if reverse:
+            if start is None:
+                hi = len(items)
+            elif inclusive:
+                hi = bisect_right(items, start, key=_first)
+            else:
+                hi = bisect_left(items, start, key=_first)
+            part = items[max(0, hi - limit) : hi][::-1]
+        else:
+            if start is None:
+                lo = 0
+            elif inclusive:
+                lo = bisect_left(items, start, key=_first)
+            else:
+                lo = bisect_right(items, start, key=_first)
+            part = items[lo : lo + limit]
+        return list(map(_first, part)), list(map(_second, part))
 
     def keys_from(
         self, start: bytes | None, inclusive: bool, limit: int, reverse: bool = False
     ) -> list[bytes]:
-        """Up to `limit` keys in order from start (the sorted view, merged lazily)."""
-        keys = self._frozen_keys
-        if keys is None:
-            with self._sort_lock:
-                if self._frozen:
-                    if self._frozen_keys is None:
-                        self._frozen_keys = sorted(self.data)
-                    keys = self._frozen_keys
-                else:
-                    return self._sorted_keys_from(start, inclusive, limit, reverse)
-        if reverse:
-            if start is None:
-                hi = len(keys)
-            else:
-                hi = bisect_right(keys, start) if inclusive else bisect_left(keys, start)
-            return keys[max(0, hi - limit) : hi][::-1]
-        if start is None:
-            lo = 0
-        else:
-            lo = bisect_left(keys, start) if inclusive else bisect_right(keys, start)
-        return keys[lo : lo + limit]
+        """Up to `limit` keys in order from start."""
+        return self.entries_from(start, inclusive, limit, reverse)[0]
 
     def _sorted_keys_from(
         self, start: bytes | None, inclusive: bool, limit: int, reverse: bool
