@@ -380,7 +380,12 @@ class DB:
             seq = self._last_seq + 1
             self._wal.add_record(batch.encode(seq))
             self._sv[0].apply(
-                seq, batch.ops, bool(self._snapshots), batch.byte_size, batch.deletions
+                seq,
+                batch.ops,
+                bool(self._snapshots),
+                batch.byte_size,
+                batch.deletions,
+                batch.range_deletions,
             )
             self._last_seq = seq + len(batch.ops) - 1
             self._user_bytes += batch.byte_size
@@ -435,7 +440,8 @@ class DB:
                 keep = bool(self._snapshots)
                 s = seq
                 for g in group:
-                    mem.apply(s, g.batch.ops, keep, g.batch.byte_size, g.batch.deletions)
+                    b = g.batch
+                    mem.apply(s, b.ops, keep, b.byte_size, b.deletions, b.range_deletions)
                     s += len(g.batch.ops)
                 self._user_bytes += merged.byte_size
                 self._last_seq = s - 1

@@ -53,12 +53,16 @@ class MemTable:
         keep_history: bool,
         nbytes: int = -1,
         deletions: int = -1,
+        range_deletions: int = -1,
     ) -> None:
         """Apply a batch whose first op has sequence seq; readers see it all at once.
-        nbytes/deletions, when the caller knows them, spare a pass over the ops."""
+        nbytes/deletions/range_deletions, when the caller knows them, spare a pass
+        over the ops."""
         data = self.data
         n = len(ops)
-        if keep_history or any(op[0] == RANGE_DELETE for op in ops):
+        if range_deletions < 0:
+            range_deletions = sum(1 for op in ops if op[0] == RANGE_DELETE)
+        if keep_history or range_deletions:
             updates = self._updates_slow(seq, ops, keep_history)
         else:
             # Common case, in comprehensions: later ops of a key overwrite earlier ones.

@@ -2,8 +2,9 @@
 
 Record layout (little-endian), see docs/format/wal.md:
   sequence u64 | count u32 | count x entry
-  entry: kind u8 | key_len u32 | key | (PUT: value_len u32 | value)
-                                     | (RANGE_DELETE: end_len u32 | end)
+  entry: PUT / RANGE_DELETE: kind u8 | key_len u32 | value_len u32 | key | value
+         DELETE:             kind u8 | key_len u32 | key
+  (a range deletion's "value" is the end of its range)
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ BLOB_INDEX = 2  # only inside SSTables: the value is a pointer into a blob file
 RANGE_DELETE = 3
 
 _HEADER = struct.Struct("<QI")
-_PUT_HEAD = struct.Struct("<BI")
-_LEN = struct.Struct("<I")
+_DEL_HEAD = struct.Struct("<BI")
+_PUT_HEAD = struct.Struct("<BII")
 MAX_KEY_SIZE = (1 << 32) - 1
 MAX_VALUE_SIZE = (1 << 32) - 1
 
@@ -38,13 +39,14 @@ class WriteBatch:
     Encoded as ops are added (as LevelDB's WriteBatch rep), so writing it costs one
     join; values of 4 KiB and more are kept as separate parts, never copied."""
 
-    __slots__ = ("ops", "parts", "byte_size", "deletions")
+    __slots__ = ("ops", "parts", "byte_size", "deletions", "range_deletions")
 
     def __init__(self) -> None:
         self.ops: list[tuple[int, bytes, bytes | None]] = []
         self.parts: list[bytes] = []
         self.byte_size = 0
         self.deletions = 0
+        self.range_deletions = 0
 
     def put(self, key: bytes, value: bytes) -> WriteBatch:
         if type(key) is not bytes:
@@ -57,9 +59,9 @@ class WriteBatch:
             raise InvalidArgumentError("key or value larger than 4 GiB")
         self.ops.append((PUT, key, value))
         if vlen < 4096:
-            self.parts.append(_PUT_HEAD.pack(PUT, klen) + key + _LEN.pack(vlen) + value)
+            self.parts.append(_PUT_HEAD.pack(PUT, klen, vlen) + key + value)
         else:
-            self.parts += (_PUT_HEAD.pack(PUT, klen) + key + _LEN.pack(vlen), value)
+            self.parts += (_PUT_HEAD.pack(PUT, klen, vlen) + key, value)
         self.byte_size += klen + vlen + 9
         return self
 
@@ -69,7 +71,7 @@ class WriteBatch:
         if len(key) > MAX_KEY_SIZE:
             raise InvalidArgumentError("key larger than 4 GiB")
         self.ops.append((DELETE, key, None))
-        self.parts.append(_PUT_HEAD.pack(DELETE, len(key)) + key)
+        self.parts.append(_DEL_HEAD.pack(DELETE, len(key)) + key)
         self.byte_size += len(key) + 5
         self.deletions += 1
         return self
@@ -83,9 +85,8 @@ class WriteBatch:
         if len(start) > MAX_KEY_SIZE or len(end) > MAX_KEY_SIZE:
             raise InvalidArgumentError("key larger than 4 GiB")
         self.ops.append((RANGE_DELETE, start, end))
-        self.parts.append(
-            _PUT_HEAD.pack(RANGE_DELETE, len(start)) + start + _LEN.pack(len(end)) + end
-        )
+        self.range_deletions += 1
+        self.parts.append(_PUT_HEAD.pack(RANGE_DELETE, len(start), len(end)) + start + end)
         self.byte_size += len(start) + len(end) + 9
         return self
 
@@ -95,12 +96,14 @@ class WriteBatch:
         self.parts += other.parts
         self.byte_size += other.byte_size
         self.deletions += other.deletions
+        self.range_deletions += other.range_deletions
 
     def clear(self) -> None:
         self.ops.clear()
         self.parts.clear()
         self.byte_size = 0
         self.deletions = 0
+        self.range_deletions = 0
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -110,13 +113,13 @@ class WriteBatch:
         return [_HEADER.pack(sequence, len(self.ops)), *self.parts]
 
 
-_PUT_RECORD = struct.Struct("<QIBI")
+_PUT_RECORD = struct.Struct("<QIBII")
 
 
 def encode_put(sequence: int, key: bytes, value: bytes) -> list[bytes]:
     """The record of a single put, without building a WriteBatch (the hot path).
     A large value stays a separate part: the WAL writer never copies it."""
-    head = _PUT_RECORD.pack(sequence, 1, PUT, len(key)) + key + _LEN.pack(len(value))
+    head = _PUT_RECORD.pack(sequence, 1, PUT, len(key), len(value)) + key
     if len(value) >= 4096:
         return [head, value]
     return [head + value]
@@ -134,20 +137,23 @@ def decode(
         ops: list[tuple[int, bytes, bytes | None]] = []
         mv = memoryview(record)
         for _ in range(count):
-            kind, klen = _PUT_HEAD.unpack_from(record, pos)
+            kind, klen = _DEL_HEAD.unpack_from(record, pos)
             pos += 5
-            key = bytes(mv[pos : pos + klen])
-            pos += klen
             value: bytes | None = None
-            if kind in (PUT, RANGE_DELETE):
-                (vlen,) = _LEN.unpack_from(record, pos)
+            if kind == DELETE:
+                key = bytes(mv[pos : pos + klen])
+                pos += klen
+            elif kind == PUT or kind == RANGE_DELETE:
+                (vlen,) = struct.unpack_from("<I", record, pos)
                 pos += 4
+                key = bytes(mv[pos : pos + klen])
+                pos += klen
                 if view_from and vlen >= view_from:
                     value = mv[pos : pos + vlen]  # type: ignore[assignment]
                 else:
                     value = bytes(mv[pos : pos + vlen])
                 pos += vlen
-            elif kind != DELETE:
+            else:
                 raise CorruptionError(f"unknown batch entry kind {kind}", path, offset)
             if pos > len(record):
                 raise CorruptionError("batch entry runs past the record", path, offset)
