@@ -1256,6 +1256,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dir", default="/tmp", help="parent of the per-engine temp dirs")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown file to update")
     p.add_argument("--json", type=Path, help="also dump raw results here")
+    p.add_argument(
+        "--reuse", type=Path, help="a previous --json: keep its results for engines not run now"
+    )
     p.add_argument("--timeout", type=float, default=1800, help="seconds per engine process")
     p.add_argument("--sync-num", type=int, default=2000, help="puts in the fsync runs; 0: skip")
     p.add_argument("--sync-threads", type=int, default=8, help="writers in the group-commit run")
@@ -1309,6 +1312,20 @@ def parent(args: argparse.Namespace) -> None:
     main = [spawn(args, e, "main") for e in args.engines] if args.workloads else []
     sync_engines = [e for e in args.engines if e in SYNC_ENGINES]
     sync = [spawn(args, e, "sync") for e in sync_engines] if args.sync_num > 0 else []
+    if args.reuse:
+        # Keep the other engines' results from an earlier run (its --json), so one
+        # engine can be measured again without rerunning every peer; the report says so.
+        old = json.loads(args.reuse.read_text())
+        for d in old["runs"]:
+            if d["engine"] not in args.engines:
+                run = Run(**{**d, "unsupported": set(d.get("unsupported", ()))})
+                run.detail = (
+                    run.detail + " " if run.detail else ""
+                ) + f"(reused from {old['machine']['date']})"
+                (main if d["phase"] == "main" else sync).append(run)
+        order = {e: i for i, e in enumerate(ALL_ENGINES)}
+        main.sort(key=lambda r: order.get(r.engine, 99))
+        sync.sort(key=lambda r: order.get(r.engine, 99))
 
     print(header(m, args.num))
     print(f"Versions:   {versions(main + sync)}\n")
