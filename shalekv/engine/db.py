@@ -211,7 +211,6 @@ class DB:
         self._closing = False
         self._stop_sync = threading.Event()
         self._flush_requested = threading.Event()
-        self._last_sync = time.monotonic()
         self._threads = [
             threading.Thread(target=self._flush_loop, name="shalekv-flush", daemon=True),
             threading.Thread(target=self._compaction_loop, name="shalekv-compact", daemon=True),
@@ -1245,6 +1244,9 @@ class DB:
         s["write_amplification"] = (
             (flushed + s["compaction_bytes_written"]) / flushed if flushed else 0.0
         )
+        with self._reader_lock:
+            tables = list(self._tables.values())
+        s["bloom_useful"] = sum(t.bloom_useful for t in tables)  # lookups spared a block read
         s.update(self.cache.stats())
         return s
 

@@ -119,3 +119,14 @@ def test_manifest_rolls_over_and_reopens(db_path, monkeypatch):
         assert db._manifest_number != first
         assert sum(1 for _ in db.items()) == 600
         assert db.get(k(599)) == b"v29"
+
+
+def test_stats_count_lookups_the_bloom_filter_spared(db_path):
+    with DB.open(db_path, compaction_workers=0) as db:
+        for i in range(0, 4000, 2):
+            db.put(k(i), b"v")
+        db.flush()
+        before = db.stats()["bloom_useful"]
+        for i in range(1, 4000, 2):
+            assert db.get(k(i)) is None  # inside the table's key range, absent
+        assert db.stats()["bloom_useful"] - before > 1800  # ~2 % false positives
