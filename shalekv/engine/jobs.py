@@ -22,7 +22,14 @@ from shalekv.engine.log_format import LogReader
 from shalekv.engine.merge import merge_chunks
 from shalekv.engine.sstable import SSTableReader, SSTableWriter
 from shalekv.engine.version import BlobMeta, FileMeta, Version
-from shalekv.engine.write_batch import BLOB_INDEX, DELETE, PUT, RANGE_DELETE, decode
+from shalekv.engine.write_batch import (
+    BLOB_INDEX,
+    DELETE,
+    PUT,
+    RANGE_DELETE,
+    SINGLE_PUT,
+    decode,
+)
 
 Entry = tuple[bytes, int, int, bytes]
 
@@ -273,40 +280,64 @@ def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.monotonic()
     reader = LogReader(spec["wal_path"], paranoid=spec["paranoid"])
     versions: dict[bytes, list[tuple[int, int, bytes]]] = {}
+    newest: dict[bytes, tuple[int, int, bytes]] = {}
     range_dels: list[tuple[bytes, bytes, int]] = []
     max_seq = spec["max_seq"]
+    smallest_snapshot = spec["smallest_snapshot"]
+    # No snapshot inside this segment: only each key's newest version counts, and a
+    # dict assignment per entry replaces keeping every version.
+    only_newest = smallest_snapshot >= max_seq
+    view_from = spec["blob_threshold"]
+    head = SINGLE_PUT.size
     for offset, record in reader:
+        if len(record) >= head:
+            # Fast path for the commonest record, a single put (no ops list built).
+            seq, count, kind, klen, vlen = SINGLE_PUT.unpack_from(record)
+            if count == 1 and kind == PUT and head + klen + vlen == len(record):
+                if seq > max_seq:
+                    break
+                key = bytes(record[head : head + klen])
+                if vlen >= view_from:
+                    value: Any = memoryview(record)[head + klen :]
+                else:
+                    value = bytes(record[head + klen :])
+                if only_newest:
+                    newest[key] = (seq, PUT, value)
+                else:
+                    versions.setdefault(key, []).append((seq, PUT, value))
+                continue
         # Values bound for a blob file stay views into the record: no second copy.
-        seq, ops = decode(record, spec["wal_path"], offset, view_from=spec["blob_threshold"])
+        seq, ops = decode(record, spec["wal_path"], offset, view_from=view_from)
         if seq > max_seq:
             break  # written after the memtable was sealed (cannot happen; be safe)
         for kind, key, value in ops:
             if kind == RANGE_DELETE:
                 assert value is not None
                 range_dels.append((key, value, seq))
+            elif only_newest:
+                newest[key] = (seq, kind, value or b"")
             else:
                 versions.setdefault(key, []).append((seq, kind, value or b""))
             seq += 1
-    smallest_snapshot = spec["smallest_snapshot"]
     out = OutputBuilder(
         {**spec, "split": False, "range_dels": [(s.hex(), e.hex(), q) for s, e, q in range_dels]}
     )
-    keys = sorted(versions)
     try:
-        if smallest_snapshot >= max_seq:
-            # No snapshot inside this segment: only each key's newest version counts.
+        if only_newest:
+            keys = sorted(newest)
             for i in range(0, len(keys), _FLUSH_CHUNK):
                 part = keys[i : i + _FLUSH_CHUNK]
-                newest = [versions[k][-1] for k in part]
-                kinds = [v[1] for v in newest]
-                values = [v[2] for v in newest]
+                entries = list(map(newest.__getitem__, part))
+                kinds = [v[1] for v in entries]
+                values = [v[2] for v in entries]
                 if out.chunk_fits(kinds, values):
-                    out.add_chunk(part, [v[0] for v in newest], kinds, values)
+                    out.add_chunk(part, [v[0] for v in entries], kinds, values)
                 else:
-                    for k, (s, kd, v) in zip(part, newest, strict=True):
+                    for k, (s, kd, v) in zip(part, entries, strict=True):
                         out.add(k, s, kd, v)
         else:
             # Never drop tombstones here: older levels may hold the key.
+            keys = sorted(versions)
             for e in retain(
                 _all_versions(keys, versions), smallest_snapshot, [], lambda _k: False, None
             ):

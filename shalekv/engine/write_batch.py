@@ -113,13 +113,13 @@ class WriteBatch:
         return [_HEADER.pack(sequence, len(self.ops)), *self.parts]
 
 
-_PUT_RECORD = struct.Struct("<QIBII")
+SINGLE_PUT = struct.Struct("<QIBII")  # record header of a batch of one put
 
 
 def encode_put(sequence: int, key: bytes, value: bytes) -> list[bytes]:
     """The record of a single put, without building a WriteBatch (the hot path).
     A large value stays a separate part: the WAL writer never copies it."""
-    head = _PUT_RECORD.pack(sequence, 1, PUT, len(key), len(value)) + key
+    head = SINGLE_PUT.pack(sequence, 1, PUT, len(key), len(value)) + key
     if len(value) >= 4096:
         return [head, value]
     return [head + value]
