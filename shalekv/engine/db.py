@@ -34,7 +34,7 @@ from shalekv.engine.compaction_picker import (
     with_next_level,
 )
 from shalekv.engine.log_format import LogReader, LogWriter
-from shalekv.engine.memtable import MemTable
+from shalekv.engine.memtable import ENTRY_OVERHEAD, MemTable
 from shalekv.engine.merge import merge_chunks
 from shalekv.engine.options import NUM_LEVELS, Options
 from shalekv.engine.sstable import SSTableReader
@@ -140,6 +140,8 @@ class DB:
         self._cv = threading.Condition(self._mu)
         self._writers: list[_Writer] = []
         self._wal_busy = False  # a group commit leader is writing without the mutex
+        self._flush_rate = 0.0  # memtable bytes/s the last flush drained
+        self._write_debt = 0.0  # seconds of delay owed by writes while flushes lag
         self._snapshots: dict[int, int] = {}  # seq -> count
         self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
         self._pending_deletes: set[tuple[str, int]] = set()
@@ -484,6 +486,19 @@ class DB:
             if stalled:
                 self._note_stall(stalled)
             self._seal_memtable()
+        if self._flush_behind() and self._flush_rate > 0:
+            # RocksDB's delayed write rate: rather than run into a stop when the last
+            # immutable slot fills, let writes through at the pace flushes drain them.
+            self._write_debt += (nbytes + ENTRY_OVERHEAD) / self._flush_rate
+            if self._write_debt >= 0.001:
+                pause, self._write_debt = self._write_debt, 0.0
+                t = time.monotonic()
+                self._mu.release()
+                try:
+                    time.sleep(pause)
+                finally:
+                    self._mu.acquire()
+                self._note_stall(t)
         l0 = len(self._sv[2].levels[0])
         if l0 >= opts.l0_stop_trigger:
             stalled = time.monotonic()
@@ -547,7 +562,12 @@ class DB:
             or self._closed
             or self._bg_error is not None
             or len(self._sv[2].levels[0]) >= self.options.l0_slowdown_trigger
+            or self._flush_behind()
         )
+
+    def _flush_behind(self) -> bool:
+        """Is the flush queue one memtable short of stopping writes?"""
+        return len(self._sv[1]) >= max(1, self.options.max_immutable_memtables - 1)
 
     # ------------------------------------------------------------------ reads
 
@@ -855,6 +875,9 @@ class DB:
             self._pending_deletes.add(("wal", imm.wal_number))
             self._stats["flushes"] += 1
             self._stats["flush_bytes_written"] += result["bytes_written"]
+            if result.get("seconds"):
+                # Memtable bytes per second the last flush drained (sets the delay).
+                self._flush_rate = imm.approximate_size / result["seconds"]
             if isinstance(self._bg_error, OSError):
                 self._bg_error = None  # the disk has room again
                 self._refresh_write_gate()

@@ -28,7 +28,7 @@ class Options:
     each second; no: leave it to the OS. Every mode writes the WAL to the OS before
     returning, so a process crash loses nothing acknowledged."""
     memtable_size: int = 64 << 20
-    max_immutable_memtables: int = 2
+    max_immutable_memtables: int = 3
     block_size: int = 8 << 10
     compression: list[str] = field(default_factory=_default_compression)
     bloom_bits_per_key: int = 10

@@ -130,3 +130,40 @@ def test_stats_count_lookups_the_bloom_filter_spared(db_path):
         for i in range(1, 4000, 2):
             assert db.get(k(i)) is None  # inside the table's key range, absent
         assert db.stats()["bloom_useful"] - before > 1800  # ~2 % false positives
+
+
+def test_writes_slow_down_before_lagging_flushes_stop_them(db_path, monkeypatch):
+    """With the flush queue one memtable short of full, writes are delayed at the
+    pace flushes drain (RocksDB's delayed write rate) instead of running into a stop."""
+    import threading
+
+    import shalekv.engine.db as dbmod
+    from shalekv.engine import jobs
+
+    release = threading.Event()
+    real_run = dbmod.workers.run
+
+    def held_flush(fn, spec, n):
+        if fn is jobs.run_flush:
+            release.wait(20)
+        return real_run(fn, spec, n)
+
+    monkeypatch.setattr(dbmod.workers, "run", held_flush)
+    db = DB.open(db_path, compaction_workers=0, memtable_size=8 << 10, max_immutable_memtables=3)
+    try:
+        i = 0
+        while len(db._sv[1]) < 2:  # two sealed memtables wait: one short of the stop
+            db.put(k(i), b"v" * 100)
+            i += 1
+        db._flush_rate = 100_000.0  # as if the last flush drained 100 kB/s
+        before = db.stats()["stall_count"]
+        for j in range(20):
+            db.put(k(10_000 + j), b"v" * 100)
+        assert len(db._sv[1]) == 2  # no stop was needed
+        assert db.stats()["stall_count"] > before
+    finally:
+        release.set()
+        db.close()
+    with DB.open(db_path, compaction_workers=0) as db:
+        assert db.get(k(10_019)) == b"v" * 100
+        assert db.get(k(0)) == b"v" * 100
