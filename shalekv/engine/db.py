@@ -19,7 +19,7 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import eq, itemgetter, ne
 from typing import Any
 
@@ -44,6 +44,7 @@ from shalekv.engine.version import (
     ManifestState,
     Version,
     VersionEdit,
+    range_deleted,
     read_current,
     replay,
     sync_dir,
@@ -380,14 +381,7 @@ class DB:
             self._prepare_write(batch.byte_size)
             seq = self._last_seq + 1
             self._wal.add_record(batch.encode(seq))
-            self._sv[0].apply(
-                seq,
-                batch.ops,
-                bool(self._snapshots),
-                batch.byte_size,
-                batch.deletions,
-                batch.range_deletions,
-            )
+            self._sv[0].apply_batch(seq, batch, bool(self._snapshots))
             self._last_seq = seq + len(batch.ops) - 1
             self._user_bytes += batch.byte_size
 
@@ -441,8 +435,7 @@ class DB:
                 keep = bool(self._snapshots)
                 s = seq
                 for g in group:
-                    b = g.batch
-                    mem.apply(s, b.ops, keep, b.byte_size, b.deletions, b.range_deletions)
+                    mem.apply_batch(s, g.batch, keep)
                     s += len(g.batch.ops)
                 self._user_bytes += merged.byte_size
                 self._last_seq = s - 1
@@ -589,7 +582,8 @@ class DB:
                     if e is None:
                         return None
         if frozen_rdels or mem.range_dels:
-            if self._covered(key, e[0], mem, imms, version, _snapshot):
+            rdels = chain(mem.range_dels, *(m.range_dels for m in imms), version.range_dels)
+            if range_deleted(rdels, key, e[0], _snapshot):
                 return None
         kind = e[1]
         if kind == PUT:
@@ -606,21 +600,6 @@ class DB:
 
     def __contains__(self, key: bytes) -> bool:
         return self.get(key) is not None
-
-    @staticmethod
-    def _covered(
-        key: bytes,
-        seq: int,
-        mem: MemTable,
-        imms: tuple[MemTable, ...],
-        version: Version,
-        snapshot: int | None,
-    ) -> bool:
-        for rdels in (mem.range_dels, *(m.range_dels for m in imms), version.range_dels):
-            for s, e, q in rdels:
-                if s <= key < e and q > seq and (snapshot is None or q <= snapshot):
-                    return True
-        return False
 
     def _table(self, f: FileMeta) -> SSTableReader:
         r = self._tables.get(f.number)
@@ -716,8 +695,7 @@ class DB:
                 src += 1
             if not sources:
                 return
-            merged: Iterator[list[Any]] | None = merge_chunks(sources, reverse)
-            assert merged is not None
+            merged = merge_chunks(sources, reverse)
             prev = None
             read_blob = self._read_blob
             for chunk in merged:
@@ -746,14 +724,9 @@ class DB:
                         continue
                     prev = key
                     kind = tag & 0xFF
-                    if kind == PUT:
-                        if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
-                            continue
-                        yield key, value
-                    elif kind == BLOB_INDEX:
-                        if rdels and any(s <= key < e and q > tag >> 8 for s, e, q in rdels):
-                            continue
-                        yield key, read_blob(value)
+                    if kind == DELETE or (rdels and range_deleted(rdels, key, tag >> 8)):
+                        continue
+                    yield key, value if kind == PUT else read_blob(value)
         finally:
             # Drop our hold on the Version first, so releasing the snapshot can delete
             # the files it alone kept.
@@ -833,12 +806,17 @@ class DB:
             self._refresh_write_gate()
             self._cv.notify_all()
 
+    def _clear_disk_error(self) -> None:
+        """With _mu held, after a job succeeded: an I/O error (disk full) is over."""
+        if isinstance(self._bg_error, OSError):
+            self._bg_error = None
+            self._refresh_write_gate()
+
     def _flush_spec(self, imm: MemTable) -> dict[str, Any]:
         opts = self.options
         numbers = [self._new_number(), self._new_number()]
         return {
             "wal_path": filenames.wal_path(self.path, imm.wal_number),
-            "paranoid": True,
             "max_seq": imm.last_seq,
             "smallest_snapshot": min(self._smallest_snapshot(), imm.last_seq),
             "dirs": self.dirs,
@@ -878,13 +856,10 @@ class DB:
             if result.get("seconds"):
                 # Memtable bytes per second the last flush drained (sets the delay).
                 self._flush_rate = imm.approximate_size / result["seconds"]
-            if isinstance(self._bg_error, OSError):
-                self._bg_error = None  # the disk has room again
-                self._refresh_write_gate()
+            self._clear_disk_error()
             del version  # our reference would keep the replaced files alive
             self._delete_obsolete_locked()
             self._cv.notify_all()
-        self._compaction_wakeup()
 
     def _log_and_apply(self, edit: VersionEdit, version: Version) -> Version:
         """With _mu held: make edit durable in the MANIFEST, then return the new Version.
@@ -987,10 +962,6 @@ class DB:
                 return
             except FileNotFoundError:
                 continue
-
-    def _compaction_wakeup(self) -> None:
-        with self._mu:
-            self._cv.notify_all()
 
     def _compaction_loop(self) -> None:
         while True:
@@ -1101,9 +1072,7 @@ class DB:
             self._stats["compaction_rate_limited_seconds"] += result.get(
                 "rate_limited_seconds", 0.0
             )
-            if isinstance(self._bg_error, OSError):
-                self._bg_error = None
-                self._refresh_write_gate()
+            self._clear_disk_error()
             self._cv.notify_all()
 
     def _sync_loop(self) -> None:

@@ -21,7 +21,7 @@ from shalekv.engine import blob, compression, filenames
 from shalekv.engine.log_format import LogReader
 from shalekv.engine.merge import merge_chunks
 from shalekv.engine.sstable import SSTableReader, SSTableWriter
-from shalekv.engine.version import BlobMeta, FileMeta, Version
+from shalekv.engine.version import BlobMeta, FileMeta, Version, range_deleted
 from shalekv.engine.write_batch import (
     BLOB_INDEX,
     DELETE,
@@ -236,7 +236,7 @@ def retain(
             drop = True  # shadowed by a newer version every reader sees
         elif kind == DELETE and seq <= smallest_snapshot and is_base_level(key):
             drop = True
-        elif rdels and any(s <= key < e and seq < q for s, e, q in rdels):
+        elif rdels and range_deleted(rdels, key, seq):
             drop = True
         elif (
             newest
@@ -278,7 +278,7 @@ def _all_versions(
 def run_flush(spec: dict[str, Any]) -> dict[str, Any]:
     """Replay one WAL segment and write it as a level-0 table (plus a blob file)."""
     t0 = time.monotonic()
-    reader = LogReader(spec["wal_path"], paranoid=spec["paranoid"])
+    reader = LogReader(spec["wal_path"])
     versions: dict[bytes, list[tuple[int, int, bytes]]] = {}
     newest: dict[bytes, tuple[int, int, bytes]] = {}
     range_dels: list[tuple[bytes, bytes, int]] = []
@@ -404,10 +404,7 @@ class FileView:
         if r is None:
             return None
         seq, kind, value = r
-        for s, e, q in self.version.range_dels:
-            if s <= key < e and q > seq:
-                return None
-        if kind == DELETE:
+        if kind == DELETE or range_deleted(self.version.range_dels, key, seq):
             return None
         if kind == BLOB_INDEX:
             return self.read_blob(value)

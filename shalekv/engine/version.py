@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,17 @@ class BlobMeta:
 
 
 RangeDel = tuple[bytes, bytes, int]
+
+
+def range_deleted(
+    rdels: Iterable[RangeDel], key: bytes, seq: int, snapshot: int | None = None
+) -> bool:
+    """Does a range deletion visible at snapshot (None: every one) hide the version of
+    key written at seq? (A deletion hides what is older than it and inside [start, end).)"""
+    for start, end, q in rdels:
+        if q > seq and start <= key < end and (snapshot is None or q <= snapshot):
+            return True
+    return False
 
 
 @dataclass
