@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis import exceptions as _redis
+
 
 class ShaleError(Exception):
     """Base class of every error ShaleKV raises on purpose."""
@@ -42,3 +44,59 @@ class BackgroundError(ShaleError):
     As in RocksDB's background-error state: the DB stays readable and nothing
     acknowledged is lost, but it will not accept writes it may not persist.
     """
+
+
+# ---------------------------------------------------------------- Redis-compatible errors
+#
+# Replies must match Redis word for word, so the texts live here once; each error class
+# carries its text as the exception message (what redis-py shows as str(err)).
+
+
+# The Redis-compatible errors subclass redis-py's own, so code written against redis-py
+# (`except redis.ResponseError`) works unchanged with the embedded API (decision D10).
+
+
+class ResponseError(ShaleError, _redis.ResponseError):
+    """A command failed the way a Redis server reports it (an `-ERR ...` reply); str()
+    is the reply text without the `ERR ` prefix, as redis-py shows it."""
+
+
+class WrongTypeError(ResponseError):
+    """The key holds a value of another type (Redis's WRONGTYPE)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or WRONGTYPE)
+
+
+class DataError(ShaleError, _redis.DataError):
+    """An argument Python cannot send as a Redis argument (as redis-py's DataError)."""
+
+
+class WatchError(ShaleError, _redis.WatchError):
+    """A WATCHed key changed before the transaction ran (as redis-py's WatchError)."""
+
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "value is not an integer or out of range"
+NOT_FLOAT = "value is not a valid float"
+SYNTAX = "syntax error"
+NO_SUCH_KEY = "no such key"
+INDEX_OUT_OF_RANGE = "index out of range"
+OVERFLOW = "increment or decrement would overflow"
+INCR_NAN = "increment would produce NaN or Infinity"
+HASH_NOT_INTEGER = "hash value is not an integer"
+HASH_NOT_FLOAT = "hash value is not a float"
+NOT_FLOAT_SCORE = "value is not a valid float"
+ZADD_NX_XX = "XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIR = "INCR option supports a single increment-element pair"
+ZSET_NAN = "resulting score is not a number (NaN)"
+MIN_MAX_FLOAT = "min or max is not a float"
+MIN_MAX_LEX = "min or max not valid string range item"
+DB_INDEX = "DB index is out of range"
+INVALID_EXPIRE = "invalid expire time in '{}' command"
+BIT_OFFSET = "bit offset is not an integer or out of range"
+BIT_VALUE = "bit is not an integer or out of range"
+STRING_TOO_LONG = "string exceeds maximum allowed size (proto-max-bulk-len)"
+TIMEOUT_NEGATIVE = "timeout is negative"
+POSITIVE = "value is out of range, must be positive"

@@ -271,6 +271,7 @@ class DB:
         path = filenames.wal_path(self.path, number)
         reader = LogReader(path)
         mem = MemTable(number)
+        mem.created_ms = 0  # its writes were made before this process: time unknown
         for offset, record in reader:
             seq, ops = decode(record, path, offset)
             mem.apply(seq, ops, keep_history=False)
@@ -1044,6 +1045,7 @@ class DB:
             "gc_blobs": c.gc_blobs,
             "compaction_filter": opts.compaction_filter,
             "compaction_filter_arg": opts.compaction_filter_arg,
+            "unflushed_since_ms": min(m.created_ms for m in (self._sv[0], *self._sv[1])),
         }
 
     def _install_compaction(self, c: Compaction, result: dict[str, Any]) -> None:

@@ -372,11 +372,16 @@ def load_filter(
 
 class FileView:
     """Read-only view of the DB's files as of a compaction's start: what a compaction
-    filter may consult (e.g. a collection's metadata key)."""
+    filter may consult (e.g. a collection's metadata key).
 
-    def __init__(self, version: Version, dirs: list[str]) -> None:
+    Every write the view does not show was made at or after unflushed_since_ms (wall
+    clock, ms): a filter that drops data by time (TTL) must only trust deadlines
+    before it, since a later write (a PERSIST, say) may still sit in a memtable."""
+
+    def __init__(self, version: Version, dirs: list[str], unflushed_since_ms: int = 0) -> None:
         self.version = version
         self.dirs = dirs
+        self.unflushed_since_ms = unflushed_since_ms
         self._tables: dict[int, SSTableReader] = {}
         self._blobs: dict[int, blob.BlobReader] = {}
 
@@ -432,7 +437,7 @@ def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
         {int(b["number"]): BlobMeta.from_json(b) for b in spec["blobs"]},
         [(bytes.fromhex(s), bytes.fromhex(e), q) for s, e, q in spec["range_dels"]],
     )
-    view = FileView(version, dirs)
+    view = FileView(version, dirs, spec.get("unflushed_since_ms", 0))
     runs: list[list[SSTableReader]] = []
     for run_files in spec["inputs"]:
         runs.append([view.table(FileMeta.from_json(f)) for f in run_files])

@@ -9,6 +9,7 @@ Flushing does not read this object: the flush worker replays the WAL segment.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from itertools import islice
 from operator import itemgetter
@@ -30,6 +31,9 @@ class MemTable:
 
     def __init__(self, wal_number: int) -> None:
         self.wal_number = wal_number
+        # Wall-clock birth: every write it holds was made at or after this moment
+        # (compaction filters use it to reason about writes not yet in files).
+        self.created_ms = int(time.time() * 1000)
         self.data: dict[bytes, Entry] = {}
         self.history: dict[bytes, list[Entry]] = {}
         self.range_dels: list[tuple[bytes, bytes, int]] = []

@@ -1,0 +1,101 @@
+"""The command table (as Redis's redisCommandTable): name, arity, flags, key positions
+and handler, registered by a decorator next to each handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shalekv.errors import SYNTAX, ResponseError
+from shalekv.types.keyspace import Store, Txn
+
+
+class Status(bytes):
+    """A simple-string reply (`+OK`), as opposed to a bulk string."""
+
+
+OK = Status(b"OK")
+
+
+class Context:
+    """One client's state: the store, the selected database, and the transaction the
+    current command runs in (a MULTI/EXEC pipeline shares one)."""
+
+    __slots__ = ("store", "db", "txn", "name")
+
+    def __init__(self, store: Store, db: int = 0) -> None:
+        self.store = store
+        self.db = db
+        self.txn: Txn | None = None
+        self.name: bytes | None = None
+
+    @property
+    def t(self) -> Txn:
+        assert self.txn is not None
+        return self.txn
+
+
+Handler = Callable[[Context, list[bytes]], Any]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    arity: int  # as Redis: N exact, -N at least N (the name counts)
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    handler: Handler
+
+    def check_arity(self, n: int) -> None:
+        if (self.arity > 0 and n != self.arity) or n < -self.arity:
+            raise ResponseError(f"wrong number of arguments for '{self.name}' command")
+
+
+TABLE: dict[bytes, Command] = {}
+
+
+def command(
+    name: str, arity: int, flags: str = "", first: int = 1, last: int = 1, step: int = 1
+) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        TABLE[name.encode()] = Command(name, arity, frozenset(flags.split()), first, last, step, fn)
+        return fn
+
+    return register
+
+
+def unknown(args: list[bytes]) -> ResponseError:
+    shown = " ".join(f"'{a.decode('utf-8', 'replace')}'" for a in args[1:][:10])
+    name = args[0].decode("utf-8", "replace")
+    return ResponseError(f"unknown command '{name}', with args beginning with: {shown}")
+
+
+def lookup(args: list[bytes]) -> Command:
+    cmd = TABLE.get(args[0].lower())
+    if cmd is None:
+        raise unknown(args)
+    cmd.check_arity(len(args))
+    return cmd
+
+
+def dispatch(ctx: Context, args: list[bytes]) -> Any:
+    """Run one command as its own transaction (or inside ctx's open one)."""
+    cmd = lookup(args)
+    if ctx.txn is not None:
+        return cmd.handler(ctx, args)
+    store = ctx.store
+    with store.lock:
+        t = ctx.txn = Txn(store)
+        try:
+            r = cmd.handler(ctx, args)
+        finally:
+            ctx.txn = None
+        t.commit()
+    return r
+
+
+def syntax() -> ResponseError:
+    return ResponseError(SYNTAX)

@@ -1,0 +1,296 @@
+"""The embedded API: `shalekv.open(path)` returns a client with redis-py's methods.
+
+The class reuses redis-py's command methods (their signatures, client-side checks and
+reply callbacks), and runs each command in-process through the same command table the
+server uses: code moves between a redis-py client and an embedded store unchanged
+(decision D10).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from redis.commands.core import CoreCommands
+from redis.connection import Encoder
+from redis.utils import safe_str
+
+from shalekv.commands import Context, dispatch
+from shalekv.commands.registry import lookup
+from shalekv.engine.db import DB
+from shalekv.errors import ResponseError, ShaleError, WatchError
+from shalekv.types.expiry import ExpiryCycle
+from shalekv.types.keyspace import Store, Txn
+
+try:  # redis-py >= 6 selects callbacks by protocol
+    from redis._parsers.helpers import get_response_callbacks
+
+    try:
+        _cbs = get_response_callbacks(user_protocol=2, legacy_responses=True)
+    except TypeError:
+        _cbs = get_response_callbacks(2)  # type: ignore[call-arg]
+    _CALLBACKS: dict[str, Callable[..., Any]] = dict(_cbs)
+except ImportError:  # redis-py 5
+    from redis._parsers.helpers import _RedisCallbacks, _RedisCallbacksRESP2
+
+    _CALLBACKS = {**_RedisCallbacks, **_RedisCallbacksRESP2}
+_CALLBACKS = {k.upper(): v for k, v in _CALLBACKS.items()}
+_NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
+COMPACTION_FILTER = "shalekv.types.compaction_filter:make_filter"
+
+
+def _decode(r: Any, enc: Encoder) -> Any:
+    if isinstance(r, bytes):
+        return enc.decode(r, force=True)
+    if isinstance(r, list):
+        return [_decode(x, enc) for x in r]
+    return r
+
+
+class ShaleKV(CoreCommands):  # type: ignore[misc]
+    """A persistent store with Redis's commands. Thread-safe: one object may be shared
+    by threads; commands are atomic and serialized against each other."""
+
+    _event_dispatcher: Any = None  # redis-py's abstract hook; nothing to dispatch here
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        db: int = 0,
+        decode_responses: bool = False,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        databases: int = 16,
+        active_expiry: bool = True,
+        _store: Store | None = None,
+        **engine_options: Any,
+    ) -> None:
+        if _store is None:
+            engine_options.setdefault("compaction_filter", COMPACTION_FILTER)
+            engine = DB.open(path, **engine_options)
+            _store = Store(engine, databases)
+            self._owner = True
+            self._expiry: ExpiryCycle | None = ExpiryCycle(_store) if active_expiry else None
+        else:
+            self._owner = False
+            self._expiry = None
+        self._store = _store
+        _store.check_db(db)
+        self._db = db
+        self._decode = decode_responses
+        self._encoder = Encoder(encoding, encoding_errors, decode_responses)
+        self.response_callbacks = dict(_CALLBACKS)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Stop background expiry and close the engine (flushing per its fsync)."""
+        if self._expiry is not None:
+            self._expiry.stop()
+            self._expiry = None
+        if self._owner:
+            self._owner = False
+            self._store.engine.close()
+
+    def __enter__(self) -> ShaleKV:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> DB:
+        """The LSM engine underneath (stats(), checkpoint(), compact())."""
+        return self._store.engine
+
+    # ------------------------------------------------------------ commands
+
+    def _args(self, args: tuple[Any, ...]) -> list[bytes]:
+        encode = self._encoder.encode
+        first = args[0]
+        if isinstance(first, str) and " " in first:
+            args = (*first.split(), *args[1:])
+        return [encode(a) for a in args]
+
+    def _reply(self, name: str, r: Any, options: dict[str, Any]) -> Any:
+        if self._decode and not options.pop("_never_decode", False):
+            r = _decode(r, self._encoder)
+        for k in _NOT_OPTIONS:
+            options.pop(k, None)
+        cb = self.response_callbacks.get(name.upper())
+        return cb(r, **options) if cb is not None else r
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        a = self._args(args)
+        ctx = Context(self._store, self._db)
+        r = dispatch(ctx, a)
+        self._db = ctx.db
+        return self._reply(str(args[0]), r, options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        return Pipeline(self, transaction)
+
+    def transaction(self, func: Callable[[Pipeline], Any], *watches: Any, **kwargs: Any) -> Any:
+        """Run func(pipe) as a WATCH/MULTI/EXEC transaction, retrying on WatchError."""
+        value_from_callable = kwargs.pop("value_from_callable", False)
+        with self.pipeline(True) as pipe:
+            while True:
+                try:
+                    if watches:
+                        pipe.watch(*watches)
+                    func_value = func(pipe)
+                    exec_value = pipe.execute()
+                    return func_value if value_from_callable else exec_value
+                except WatchError:
+                    continue
+
+
+class Pipeline(ShaleKV):
+    """Queued commands run together under the store lock; with transaction=True they
+    are one atomic write batch (all or nothing, also across a crash). WATCH as redis-py:
+    after watch() commands run immediately until multi()."""
+
+    def __init__(self, client: ShaleKV, transaction: bool) -> None:
+        self._client = client
+        self._store = client._store
+        self._db = client._db
+        self._decode = client._decode
+        self._encoder = client._encoder
+        self.response_callbacks = client.response_callbacks
+        self._owner = False
+        self._expiry = None
+        self._transaction = transaction
+        self.command_stack: list[tuple[list[bytes], tuple[Any, ...], dict[str, Any]]] = []
+        self.queue_errors: list[tuple[int, Exception]] = []
+        self.watching = False
+        self.explicit_transaction = False
+        self._token: list[bool] | None = None
+        self._watched: list[tuple[int, bytes]] = []
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+    def __len__(self) -> int:
+        return len(self.command_stack)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def reset(self) -> None:  # type: ignore[override]
+        self.command_stack = []
+        self.queue_errors = []
+        self._unwatch()
+        self.explicit_transaction = False
+
+    def _unwatch(self) -> None:
+        if self._token is not None:
+            w = self._store.watchers
+            with self._store.lock:
+                for key in self._watched:
+                    tokens = w.get(key)
+                    if tokens is not None:
+                        tokens[:] = [x for x in tokens if x is not self._token]
+                        if not tokens:
+                            del w[key]
+        self._token = None
+        self._watched = []
+        self.watching = False
+
+    def watch(self, *names: Any) -> bool:  # type: ignore[override]
+        if self.explicit_transaction:
+            raise ShaleError("Cannot issue a WATCH after a MULTI")
+        token = self._token if self._token is not None else [False]
+        self._token = token
+        with self._store.lock:
+            for n in names:
+                key = (self._db, self._encoder.encode(n))
+                self._store.watchers.setdefault(key, []).append(token)
+                self._watched.append(key)
+        self.watching = True
+        return True
+
+    def unwatch(self) -> bool:  # type: ignore[override]
+        self._unwatch()
+        return True
+
+    def multi(self) -> None:
+        if self.explicit_transaction:
+            raise ShaleError("Cannot issue nested calls to MULTI")
+        if self.command_stack:
+            raise ShaleError("Commands without an initial WATCH have already been issued")
+        self.explicit_transaction = True
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.watching and not self.explicit_transaction:
+            return ShaleKV.execute_command(self, *args, **options)
+        a = self._args(args)
+        try:
+            lookup(a)
+        except ResponseError as e:
+            self.queue_errors.append((len(self.command_stack), e))
+        self.command_stack.append((a, args, options))
+        return self
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = self.command_stack
+        if not stack and not self.watching:
+            return []
+        try:
+            return self._execute(stack, raise_on_error)
+        finally:
+            self.reset()
+
+    def _execute(self, stack: list[Any], raise_on_error: bool) -> list[Any]:
+        atomic = self._transaction or self.explicit_transaction
+        if atomic and self.queue_errors:
+            i, e = self.queue_errors[0]
+            _annotate(e, i + 1, stack[i][1])
+            raise e
+        store = self._store
+        results: list[Any] = []
+        with store.lock:
+            if self._token is not None and self._token[0]:
+                raise WatchError("Watched variable changed.")
+            ctx = Context(store, self._db)
+            t = Txn(store)
+            for a, _, _ in stack:
+                if not atomic:
+                    t = Txn(store)
+                ctx.txn = t
+                try:
+                    results.append(lookup(a).handler(ctx, a))
+                except ResponseError as e:
+                    results.append(e)
+                if not atomic:
+                    t.commit()
+            ctx.txn = None
+            if atomic:
+                t.commit()
+            self._db = ctx.db
+        if raise_on_error:
+            for i, r in enumerate(results):
+                if isinstance(r, ResponseError):
+                    _annotate(r, i + 1, stack[i][1])
+                    raise r
+        return [
+            r if isinstance(r, Exception) else self._reply(str(args[0]), r, dict(options))
+            for r, (_, args, options) in zip(results, stack, strict=True)
+        ]
+
+
+def _annotate(e: Exception, number: int, args: tuple[Any, ...]) -> None:
+    cmd = " ".join(map(safe_str, args))
+    if len(cmd) > 100:
+        cmd = cmd[:97] + "..."
+    e.args = (f"Command # {number} ({cmd}) of pipeline caused error: {e.args[0]}",)
+
+
+def open(path: str | os.PathLike[str], **options: Any) -> ShaleKV:  # noqa: A001
+    """Open (creating if needed) a store at path. Options: decode_responses, db,
+    databases, active_expiry, and any engine option (fsync, block_cache_size, ...)."""
+    return ShaleKV(path, **options)

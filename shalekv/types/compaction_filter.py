@@ -1,0 +1,41 @@
+"""The engine compaction filter that reclaims what DEL, overwrite and expiry left
+behind: element and score-index keys whose collection version no longer exists.
+
+Runs inside engine worker processes, so it imports only `encoding`. It sees the DB's
+files (a FileView), not the memtables; that is safe because a collection's metadata is
+always written no later than its elements, and versions are never reused. Expired
+collections are reclaimed only when their deadline is before `unflushed_since_ms`: a
+later PERSIST may still sit in a memtable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shalekv.types import encoding as enc
+
+
+def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
+    """Engine factory (Options.compaction_filter = "module:make_filter")."""
+    safe_before = int(getattr(view, "unflushed_since_ms", 0))
+    last: list[Any] = [None, None]  # (meta key, metadata) of the last collection seen
+
+    def dead(key: bytes, value: bytes | None) -> bool:
+        tag = key[:1]
+        if tag != enc.ELEM and tag != enc.SCORE:
+            return False
+        db, user, version, _ = enc.parse_sub_key(key)
+        mkey = enc.meta_key(db, user)
+        if last[0] != mkey:
+            last[0] = mkey
+            last[1] = view.get(mkey)
+        m = last[1]
+        if m is None or m[0] == enc.STRING:
+            return True
+        if enc.unpack_u64(m, 10) != version:
+            return True
+        exp = enc.expire_of(m)
+        return bool(exp) and exp < safe_before
+
+    return dead

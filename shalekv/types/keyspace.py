@@ -1,0 +1,459 @@
+"""The keyspace: metadata lookups with expiry, transactions over the engine, and the
+commands that act on keys of any type (DEL, EXPIRE, RENAME, SCAN ...).
+
+Every command runs inside one `Txn`: reads see the engine plus the transaction's own
+writes, writes gather in one WriteBatch committed at the end, so a command (or a whole
+MULTI/EXEC pipeline) is atomic, also across a crash. Writers are serialized by the
+store's lock, which is what makes read-modify-write commands and transactions isolated
+from other threads.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from shalekv.engine.db import DB
+from shalekv.engine.write_batch import WriteBatch
+from shalekv.errors import DB_INDEX, NO_SUCH_KEY, ResponseError, WrongTypeError
+from shalekv.types import encoding as enc
+
+_U16 = struct.Struct(">H")
+_I64 = struct.Struct(">q")
+_COUNTS = struct.Struct(">QQ")  # keys, keys with an expire
+EXPIRY = b"X"  # expiry index: X | db | expire-at (8) | user key -> b""
+COUNTS_KEY = b"\x00keys"  # + db: key counts, updated in the batch that changes them
+VERSION_BLOCK = 1 << 16
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def expiry_key(db: int, expire_at: int, key: bytes) -> bytes:
+    return EXPIRY + _U16.pack(db) + _I64.pack(expire_at) + key
+
+
+class Store:
+    """Shared state of one open data directory: the engine, the writer lock, the
+    version allocator, per-database key counts and WATCH bookkeeping."""
+
+    def __init__(self, engine: DB, databases: int = 16) -> None:
+        self.engine = engine
+        self.databases = databases
+        self.lock = threading.RLock()
+        raw = engine.get(enc.VERSION_KEY)
+        self._next_version = enc.unpack_u64(raw) if raw else 1
+        self._reserved = self._next_version
+        self.counts: list[list[int]] = []
+        for db in range(databases):
+            c = engine.get(COUNTS_KEY + _U16.pack(db))
+            self.counts.append(list(_COUNTS.unpack(c)) if c else [0, 0])
+        # (db, key) -> watcher tokens; a token is a one-element list [dirty]
+        self.watchers: dict[tuple[int, bytes], list[list[bool]]] = {}
+        self.scan_cursors: dict[int, bytes] = {}
+        self._next_cursor = 1
+
+    def new_version(self) -> int:
+        """A collection version never used before in this store, also across restarts:
+        blocks of versions are reserved in the engine before they are handed out."""
+        v = self._next_version
+        if v >= self._reserved:
+            self._reserved = v + VERSION_BLOCK
+            self.engine.put(enc.VERSION_KEY, enc.pack_u64(self._reserved))
+        self._next_version = v + 1
+        return v
+
+    def check_db(self, db: int) -> None:
+        if not 0 <= db < self.databases:
+            raise ResponseError(DB_INDEX)
+
+    def txn(self) -> Txn:
+        return Txn(self)
+
+    def save_cursor(self, last_key: bytes) -> int:
+        """An integer SCAN cursor for a key position (kept for the last 10,000 scans)."""
+        c = self._next_cursor
+        self._next_cursor += 1
+        self.scan_cursors[c] = last_key
+        if len(self.scan_cursors) > 10_000:
+            del self.scan_cursors[next(iter(self.scan_cursors))]
+        return c
+
+
+class Txn:
+    """One atomic unit of work; use as a context manager while holding store.lock."""
+
+    __slots__ = ("store", "engine", "batch", "pending", "rdels", "now", "counts")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.batch = WriteBatch()
+        self.pending: dict[bytes, bytes | None] = {}
+        self.rdels: list[tuple[bytes, bytes]] = []
+        self.now = now_ms()
+        self.counts: dict[int, list[int]] = {}
+
+    def __enter__(self) -> Txn:
+        return self
+
+    def __exit__(self, et: object, ev: object, tb: object) -> None:
+        if et is None:
+            self.commit()
+
+    # ------------------------------------------------------------ raw reads/writes
+
+    def get(self, k: bytes) -> bytes | None:
+        p = self.pending
+        if p and k in p:
+            return p[k]
+        if self.rdels and any(lo <= k < hi for lo, hi in self.rdels):
+            return None
+        return self.engine.get(k)
+
+    def put(self, k: bytes, v: bytes) -> None:
+        self.pending[k] = v
+        self.batch.put(k, v)
+
+    def delete(self, k: bytes) -> None:
+        self.pending[k] = None
+        self.batch.delete(k)
+
+    def delete_range(self, lo: bytes, hi: bytes) -> None:
+        for k in [k for k in self.pending if lo <= k < hi]:
+            del self.pending[k]
+        self.rdels.append((lo, hi))
+        self.batch.delete_range(lo, hi)
+
+    def scan(self, lo: bytes, hi: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) in [lo, hi), merged with this transaction's writes."""
+        it: Iterator[tuple[bytes, bytes]] = self.engine.items(lo, hi, reverse)
+        if self.rdels:
+            rd = [(a, b) for a, b in self.rdels if a < hi and b > lo]
+            if rd:
+                it = ((k, v) for k, v in it if not any(a <= k < b for a, b in rd))
+        p = self.pending
+        mine = sorted((k for k in p if lo <= k < hi), reverse=reverse) if p else None
+        if not mine:
+            yield from it
+            return
+        i = 0
+        for k, v in it:
+            while i < len(mine) and (mine[i] > k if reverse else mine[i] < k):
+                pv = p[mine[i]]
+                if pv is not None:
+                    yield mine[i], pv
+                i += 1
+            if i < len(mine) and mine[i] == k:
+                pv = p[k]
+                i += 1
+                if pv is not None:
+                    yield k, pv
+                continue
+            yield k, v
+        for k in mine[i:]:
+            pv = p[k]
+            if pv is not None:
+                yield k, pv
+
+    def commit(self) -> None:
+        if not self.batch.ops:
+            return
+        store = self.store
+        for db, (dk, de) in self.counts.items():
+            c = store.counts[db]
+            c[0] += dk
+            c[1] += de
+            self.batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
+        self.counts = {}
+        if store.watchers:
+            self._mark_watched()
+        self.store.engine.write(self.batch)
+        self.batch = WriteBatch()
+        self.pending = {}
+        self.rdels = []
+
+    def _mark_watched(self) -> None:
+        w = self.store.watchers
+        for k in self.pending:
+            tag = k[:1]
+            if tag == enc.META:
+                uk = (_U16.unpack_from(k, 1)[0], k[3:])
+            elif tag in (enc.ELEM, enc.SCORE):
+                db, key, _, _ = enc.parse_sub_key(k)
+                uk = (db, key)
+            else:
+                continue
+            for token in w.get(uk, ()):
+                token[0] = True
+        for lo, _hi in self.rdels:
+            if lo[:1] == enc.META:
+                db = _U16.unpack_from(lo, 1)[0]
+                for (wdb, _), tokens in w.items():
+                    if wdb == db:
+                        for token in tokens:
+                            token[0] = True
+
+    # ------------------------------------------------------------ metadata
+
+    def meta(self, db: int, key: bytes) -> bytes | None:
+        """The key's metadata, or None if absent or expired (deleting it, as Redis's
+        lazy expiry does)."""
+        m = self.get(enc.META + _U16.pack(db) + key)
+        if m is None:
+            return None
+        exp = _I64.unpack_from(m, 2)[0]
+        if exp and exp < self.now:
+            self.del_key(db, key, m)
+            return None
+        return m
+
+    def lookup(self, db: int, key: bytes, kind: int) -> bytes | None:
+        """Metadata of a key that must hold kind (WRONGTYPE otherwise), or None."""
+        m = self.meta(db, key)
+        if m is not None and m[0] != kind:
+            raise WrongTypeError()
+        return m
+
+    def _count(self, db: int, dk: int, de: int) -> None:
+        c = self.counts.get(db)
+        if c is None:
+            self.counts[db] = [dk, de]
+        else:
+            c[0] += dk
+            c[1] += de
+
+    def set_meta(self, db: int, key: bytes, new: bytes, old: bytes | None) -> None:
+        """Write a key's metadata, keeping the expiry index and the key counts."""
+        self.put(enc.META + _U16.pack(db) + key, new)
+        new_exp = _I64.unpack_from(new, 2)[0]
+        old_exp = _I64.unpack_from(old, 2)[0] if old is not None else 0
+        if old is None:
+            self._count(db, 1, 0)
+        if new_exp != old_exp:
+            if old_exp:
+                self.delete(expiry_key(db, old_exp, key))
+                self._count(db, 0, -1)
+            if new_exp:
+                self.put(expiry_key(db, new_exp, key), b"")
+                self._count(db, 0, 1)
+
+    def del_key(self, db: int, key: bytes, old: bytes) -> None:
+        """Remove a key in O(1): its elements become garbage for the compaction filter."""
+        self.delete(enc.META + _U16.pack(db) + key)
+        old_exp = _I64.unpack_from(old, 2)[0]
+        self._count(db, -1, -1 if old_exp else 0)
+        if old_exp:
+            self.delete(expiry_key(db, old_exp, key))
+
+
+# ---------------------------------------------------------------- generic key commands
+
+
+def type_name(m: bytes | None) -> str:
+    return "none" if m is None else enc.TYPE_NAMES[m[0]]
+
+
+def delete(t: Txn, db: int, keys: list[bytes]) -> int:
+    n = 0
+    for key in keys:
+        m = t.meta(db, key)
+        if m is not None:
+            t.del_key(db, key, m)
+            n += 1
+    return n
+
+
+def exists(t: Txn, db: int, keys: list[bytes]) -> int:
+    return sum(1 for key in keys if t.meta(db, key) is not None)
+
+
+def expire(
+    t: Txn,
+    db: int,
+    key: bytes,
+    at_ms: int,
+    nx: bool = False,
+    xx: bool = False,
+    gt: bool = False,
+    lt: bool = False,
+) -> int:
+    """Set an absolute expire time (ms) with Redis 7's NX/XX/GT/LT (no TTL counts as
+    infinite for GT/LT). A time in the past deletes the key."""
+    m = t.meta(db, key)
+    if m is None:
+        return 0
+    cur = enc.expire_of(m)
+    if (nx and cur) or (xx and not cur):
+        return 0
+    if gt and (not cur or at_ms <= cur):
+        return 0
+    if lt and cur and at_ms >= cur:
+        return 0
+    if at_ms <= t.now:  # as Redis's checkAlreadyExpired
+        t.del_key(db, key, m)
+        return 1
+    t.set_meta(db, key, enc.with_expire(m, at_ms), m)
+    return 1
+
+
+def pttl(t: Txn, db: int, key: bytes) -> int:
+    m = t.meta(db, key)
+    if m is None:
+        return -2
+    exp = enc.expire_of(m)
+    return -1 if not exp else max(exp - t.now, 0)
+
+
+def expiretime_ms(t: Txn, db: int, key: bytes) -> int:
+    m = t.meta(db, key)
+    if m is None:
+        return -2
+    exp = enc.expire_of(m)
+    return exp if exp else -1
+
+
+def persist(t: Txn, db: int, key: bytes) -> int:
+    m = t.meta(db, key)
+    if m is None or not enc.expire_of(m):
+        return 0
+    t.set_meta(db, key, enc.with_expire(m, 0), m)
+    return 1
+
+
+def copy_value(
+    t: Txn, src_db: int, src: bytes, dst_db: int, dst: bytes, m: bytes, keep_expire: bool = True
+) -> None:
+    """Write a copy of src (metadata m) at dst, replacing whatever dst holds. O(N)."""
+    old = t.meta(dst_db, dst)
+    if old is not None:
+        t.del_key(dst_db, dst, old)
+        old = None
+    exp = enc.expire_of(m) if keep_expire else 0
+    if m[0] == enc.STRING:
+        t.set_meta(dst_db, dst, enc.with_expire(m, exp), None)
+        return
+    version = t.store.new_version()
+    fields = list(enc.COLL.unpack_from(m))
+    old_version = fields[3]
+    new_meta = bytearray(m)
+    new_meta[0:26] = enc.COLL.pack(fields[0], fields[1], exp, version, fields[4])
+    for prefix_fn in (enc.elem_prefix, enc.score_prefix):
+        lo = prefix_fn(src_db, src, old_version)
+        to = prefix_fn(dst_db, dst, version)
+        for k, v in list(t.scan(lo, enc.prefix_end(lo))):
+            t.put(to + k[len(lo) :], v)
+    t.set_meta(dst_db, dst, bytes(new_meta), None)
+
+
+def rename(t: Txn, db: int, src: bytes, dst: bytes, nx: bool) -> int:
+    m = t.meta(db, src)
+    if m is None:
+        raise ResponseError(NO_SUCH_KEY)
+    if src == dst:
+        return 0 if nx else 1
+    if nx and t.meta(db, dst) is not None:
+        return 0
+    copy_value(t, db, src, db, dst, m)
+    t.del_key(db, src, m)
+    return 1
+
+
+def copy(t: Txn, db: int, src: bytes, dst_db: int, dst: bytes, replace: bool) -> int:
+    m = t.meta(db, src)
+    if m is None:
+        return 0
+    if src == dst and db == dst_db:
+        raise ResponseError("source and destination objects are the same")
+    if not replace and t.meta(dst_db, dst) is not None:
+        return 0
+    copy_value(t, db, src, dst_db, dst, m)
+    return 1
+
+
+def scan(
+    t: Txn,
+    db: int,
+    start_after: bytes | None,
+    count: int,
+    match: Any = None,
+    type_byte: int | None = None,
+) -> tuple[bytes | None, list[bytes]]:
+    """Examine up to count keys after start_after; (last key examined or None at the
+    end, matching live keys)."""
+    lo, hi = enc.meta_range(db)
+    if start_after is not None:
+        lo = enc.META + _U16.pack(db) + start_after + b"\x00"
+    out: list[bytes] = []
+    last = None
+    n = 0
+    now = t.now
+    for mk, m in t.scan(lo, hi):
+        key = mk[3:]
+        last = key
+        n += 1
+        exp = _I64.unpack_from(m, 2)[0]
+        if (
+            not (exp and exp < now)
+            and (match is None or match(key))
+            and (type_byte is None or m[0] == type_byte)
+        ):
+            out.append(key)
+        if n >= count:
+            return last, out
+    return None, out
+
+
+def random_key(t: Txn, db: int) -> bytes | None:
+    """A key chosen near a random point of the keyspace (not uniform: an LSM has no
+    O(1) random access; each live key is reachable)."""
+    import os
+
+    lo, hi = enc.meta_range(db)
+    for start in (lo + os.urandom(4), lo):
+        for mk, m in t.scan(start, hi):
+            exp = _I64.unpack_from(m, 2)[0]
+            if exp and exp < t.now:
+                continue
+            return mk[3:]
+    return None
+
+
+def flushdb(t: Txn, db: int) -> None:
+    for lo, hi in enc.db_range(db):
+        t.delete_range(lo, hi)
+    lo = EXPIRY + _U16.pack(db)
+    t.delete_range(lo, EXPIRY + _U16.pack(db + 1))
+    c = t.store.counts[db]
+    t._count(db, -c[0], -c[1])
+
+
+def expire_cycle(t: Txn, db: int, limit: int) -> int:
+    """Delete up to limit keys whose deadline passed, found in the expiry index (exact,
+    not sampled: the index is ordered by deadline). Returns how many went."""
+    lo = EXPIRY + _U16.pack(db)
+    hi = lo + _I64.pack(t.now)  # deadlines < now
+    n = 0
+    for xk, _ in list(t.scan(lo, hi)):
+        exp = _I64.unpack_from(xk, 3)[0]
+        key = xk[11:]
+        m = t.get(enc.META + _U16.pack(db) + key)
+        if m is not None and enc.expire_of(m) == exp:
+            t.del_key(db, key, m)
+        else:  # stale entry: cannot happen while every path keeps the index
+            t.delete(xk)
+        n += 1
+        if n >= limit:
+            break
+    return n
+
+
+def load_meta(t: Txn, db: int, key: bytes) -> bytes:
+    m = t.meta(db, key)
+    if m is None:
+        raise ResponseError(NO_SUCH_KEY)
+    return m

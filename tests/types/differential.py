@@ -1,0 +1,60 @@
+"""Differential testing: the same redis-py call against the embedded store and a real
+redis-server; results and error texts must match exactly."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import redis
+
+
+def outcome(client: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The call's result, or ("error", exception class family, message)."""
+    try:
+        return getattr(client, method)(*args, **kwargs)
+    except redis.exceptions.DataError as e:  # raised by redis-py itself, before sending
+        return ("data-error", str(e))
+    except redis.exceptions.ResponseError as e:
+        return ("error", str(e))
+
+
+class Pair:
+    def __init__(self, shale: Any, real: redis.Redis) -> None:
+        self.shale = shale
+        self.real = real
+        self.log: list[str] = []
+
+    def both(self, method: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        self.log.append(f"{method}{args!r}{kwargs or ''}")
+        return (
+            outcome(self.shale, method, args, kwargs),
+            outcome(self.real, method, args, kwargs),
+        )
+
+    def same(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call on both; assert equal outcomes; return it."""
+        ours, theirs = self.both(method, *args, **kwargs)
+        if os.environ.get("DIFF_REPORT") and ours != theirs:  # survey mode, no assert
+            print(f"MISMATCH {method}{args}{kwargs}: shalekv {ours!r} != redis {theirs!r}")
+            return theirs
+        assert ours == theirs, (
+            f"{method}{args}{kwargs}: shalekv {ours!r} != redis {theirs!r}\n"
+            + "\n".join(self.log[-30:])
+        )
+        return ours
+
+    def same_unordered(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """As same(), for replies whose order Redis leaves unspecified (KEYS ...)."""
+        ours, theirs = self.both(method, *args, **kwargs)
+        norm = sorted if isinstance(ours, list) and isinstance(theirs, list) else (lambda x: x)
+        assert norm(ours) == norm(theirs), f"{method}{args}: {ours!r} != {theirs!r}"
+        return ours
+
+    def check_all_keys(self) -> None:
+        """Both stores hold the same keys with the same types."""
+        ours = sorted(self.shale.keys("*"))
+        theirs = sorted(self.real.keys("*"))
+        assert ours == theirs, f"keys differ: {ours} != {theirs}\n" + "\n".join(self.log[-30:])
+        for k in ours:
+            assert self.shale.type(k) == self.real.type(k), k
