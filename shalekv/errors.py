@@ -100,3 +100,19 @@ BIT_VALUE = "bit is not an integer or out of range"
 STRING_TOO_LONG = "string exceeds maximum allowed size (proto-max-bulk-len)"
 TIMEOUT_NEGATIVE = "timeout is negative"
 POSITIVE = "value is out of range, must be positive"
+NAN_OR_INF = "value is NaN or Infinity"
+VALUE_OUT_OF_RANGE = "value is out of range"
+LONG_RANGE = (
+    "value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+NUMKEYS_POSITIVE = "numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "LIMIT can't be negative"
+INVALID_CURSOR = "invalid cursor"
+LPOS_RANK_ZERO = (
+    "RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = "COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "MAXLEN can't be negative"
+LMPOP_COUNT_POSITIVE = "count should be greater than 0"

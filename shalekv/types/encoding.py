@@ -12,7 +12,6 @@ garbage the compaction filter reclaims, as in Apache Kvrocks.
 
 from __future__ import annotations
 
-import math
 import struct
 
 FORMAT_VERSION = 1
@@ -158,5 +157,3 @@ def pack_u64(x: int) -> bytes:
 def unpack_u64(b: bytes, offset: int = 0) -> int:
     return int(_U64.unpack_from(b, offset)[0])
 
-
-assert encode_score(-math.inf) < encode_score(-1.0) < encode_score(0.0) < encode_score(math.inf)

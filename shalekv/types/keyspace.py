@@ -130,7 +130,9 @@ class Txn:
         self.batch.delete_range(lo, hi)
 
     def scan(self, lo: bytes, hi: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) in [lo, hi), merged with this transaction's writes."""
+        """(key, value) in [lo, hi), merged with this transaction's writes as they were
+        when iteration started (the engine side is a snapshot). Writing while iterating
+        is safe only for keys already passed."""
         it: Iterator[tuple[bytes, bytes]] = self.engine.items(lo, hi, reverse)
         if self.rdels:
             rd = [(a, b) for a, b in self.rdels if a < hi and b > lo]
