@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean
+.PHONY: test lint bench clean redis-server
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The data-type tests compare every command with a real redis-server (Debian's package).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server: the reference the differential tests compare with"; \
+		$(SUDO) apt-get install -y --no-install-recommends redis-server || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends redis-server; }; }
+
+test: $(STAMP) redis-server
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -116,3 +116,9 @@ LPOS_RANK_ZERO = (
 LPOS_COUNT_NEGATIVE = "COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "MAXLEN can't be negative"
 LMPOP_COUNT_POSITIVE = "count should be greater than 0"
+WEIGHT_NOT_FLOAT = "weight value is not a float"
+ZRANGE_LIMIT_NEEDS_BY = (
+    "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+)
+ZRANGE_WITHSCORES_BYLEX = "syntax error, WITHSCORES not supported in combination with BYLEX"
+SETOP_NO_KEYS = "at least 1 input key is needed for '{}' command"

@@ -220,8 +220,7 @@ def flushdb(ctx: Context, a: list[bytes]) -> Status:
 @command("flushall", -1, "write", 0, 0, 0)
 def flushall(ctx: Context, a: list[bytes]) -> Status:
     _flush_mode(a)
-    for db in range(ctx.store.databases):
-        ks.flushdb(ctx.t, db)
+    ks.flushall(ctx.t)
     return OK
 
 

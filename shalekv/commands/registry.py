@@ -68,9 +68,16 @@ def command(
 
 
 def unknown(args: list[bytes]) -> ResponseError:
-    shown = " ".join(f"'{a.decode('utf-8', 'replace')}'" for a in args[1:][:10])
-    name = args[0].decode("utf-8", "replace")
-    return ResponseError(f"unknown command '{name}', with args beginning with: {shown}")
+    # As Redis's processCommand: arguments shown while the text is under 128 bytes.
+    shown = b""
+    for a in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + a[: 128 - len(shown)] + b"' "
+    name = args[0][:128].decode("utf-8", "replace")
+    return ResponseError(
+        f"unknown command '{name}', with args beginning with: {shown.decode('utf-8', 'replace')}"
+    )
 
 
 def lookup(args: list[bytes]) -> Command:

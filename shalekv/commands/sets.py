@@ -1,3 +1,200 @@
-"""Sets commands: argument parsing and replies (see commands/strings.py for the pattern)."""
+"""Set commands (Redis t_set.c): argument parsing and replies. Also the *SCAN cursor
+and option parsing, and the random-count argument, that hashes share."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from shalekv.commands.registry import Context, command, syntax
+from shalekv.errors import (
+    INVALID_CURSOR,
+    LIMIT_NEGATIVE,
+    LONG_RANGE,
+    NUMKEYS_POSITIVE,
+    NUMKEYS_TOO_MANY,
+    POSITIVE,
+    ResponseError,
+)
+from shalekv.types import sets as st
+from shalekv.types.glob import compile_glob
+from shalekv.types.numbers import INT64_MAX, parse_int
+
+_CURSOR_RX = re.compile(rb"[+-]?[0-9]+\Z")
+_ULONG = 1 << 64
+
+
+# ---------------------------------------------------------------- shared argument parsing
+
+
+def scan_cursor(b: bytes) -> int:
+    """A *SCAN cursor as Redis's parseScanCursorOrReply (strtoul: sign allowed and
+    wrapped, no leading space, the empty string is 0)."""
+    if not b:
+        return 0
+    if not _CURSOR_RX.match(b):
+        raise ResponseError(INVALID_CURSOR)
+    v = int(b)
+    if abs(v) >= _ULONG:
+        raise ResponseError(INVALID_CURSOR)
+    return v % _ULONG
+
+
+def scan_options(a: list[bytes], i: int) -> tuple[int, Callable[[bytes], object] | None]:
+    """COUNT and MATCH of HSCAN/SSCAN from a[i:] (as Redis's scanGenericCommand)."""
+    count = 10
+    match = None
+    while i < len(a):
+        o = a[i].upper()
+        if i + 1 >= len(a):
+            raise syntax()
+        if o == b"COUNT":
+            count = parse_int(a[i + 1])
+            if count < 1:
+                raise syntax()
+        elif o == b"MATCH":
+            match = None if a[i + 1] == b"*" else compile_glob(a[i + 1])
+        else:
+            raise syntax()
+        i += 2
+    return count, match
+
+
+def scan_start(ctx: Context, cursor: int) -> bytes | None:
+    """The element a cursor resumes after (None: from the start; unknown cursors
+    restart, as keys.py's SCAN)."""
+    return ctx.store.scan_cursors.get(cursor) if cursor else None
+
+
+def scan_reply(ctx: Context, last: bytes | None, items: list[bytes]) -> list[Any]:
+    nxt = 0 if last is None else ctx.store.save_cursor(last)
+    return [str(nxt).encode(), items]
+
+
+def random_count(b: bytes) -> int:
+    """SRANDMEMBER/HRANDFIELD count: an integer in [-LONG_MAX, LONG_MAX]."""
+    v = parse_int(b)
+    if v < -INT64_MAX:
+        raise ResponseError(LONG_RANGE)
+    return v
+
+
+# ---------------------------------------------------------------- commands
+
+
+@command("sadd", -3, "write denyoom fast")
+def sadd(ctx: Context, a: list[bytes]) -> int:
+    return st.sadd(ctx.t, ctx.db, a[1], a[2:])
+
+
+@command("srem", -3, "write fast")
+def srem(ctx: Context, a: list[bytes]) -> int:
+    return st.srem(ctx.t, ctx.db, a[1], a[2:])
+
+
+@command("smembers", 2, "readonly")
+def smembers(ctx: Context, a: list[bytes]) -> list[bytes]:
+    return st.smembers(ctx.t, ctx.db, a[1])
+
+
+@command("sismember", 3, "readonly fast")
+def sismember(ctx: Context, a: list[bytes]) -> int:
+    return st.smismember(ctx.t, ctx.db, a[1], a[2:3])[0]
+
+
+@command("smismember", -3, "readonly fast")
+def smismember(ctx: Context, a: list[bytes]) -> list[int]:
+    return st.smismember(ctx.t, ctx.db, a[1], a[2:])
+
+
+@command("scard", 2, "readonly fast")
+def scard(ctx: Context, a: list[bytes]) -> int:
+    return st.scard(ctx.t, ctx.db, a[1])
+
+
+@command("spop", -2, "write fast")
+def spop(ctx: Context, a: list[bytes]) -> bytes | None | list[bytes]:
+    if len(a) > 3:
+        raise syntax()
+    count = None
+    if len(a) == 3:
+        count = parse_int(a[2], POSITIVE)
+        if count < 0:
+            raise ResponseError(POSITIVE)
+    return st.spop(ctx.t, ctx.db, a[1], count)
+
+
+@command("srandmember", -2, "readonly")
+def srandmember(ctx: Context, a: list[bytes]) -> bytes | None | list[bytes]:
+    if len(a) > 3:
+        raise syntax()
+    count = random_count(a[2]) if len(a) == 3 else None
+    return st.srandmember(ctx.t, ctx.db, a[1], count)
+
+
+@command("smove", 4, "write fast", 1, 2)
+def smove(ctx: Context, a: list[bytes]) -> int:
+    return st.smove(ctx.t, ctx.db, a[1], a[2], a[3])
+
+
+@command("sinter", -2, "readonly", 1, -1)
+def sinter(ctx: Context, a: list[bytes]) -> list[bytes]:
+    return st.combine(ctx.t, ctx.db, "inter", a[1:])
+
+
+@command("sunion", -2, "readonly", 1, -1)
+def sunion(ctx: Context, a: list[bytes]) -> list[bytes]:
+    return st.combine(ctx.t, ctx.db, "union", a[1:])
+
+
+@command("sdiff", -2, "readonly", 1, -1)
+def sdiff(ctx: Context, a: list[bytes]) -> list[bytes]:
+    return st.combine(ctx.t, ctx.db, "diff", a[1:])
+
+
+@command("sinterstore", -3, "write denyoom", 1, -1)
+def sinterstore(ctx: Context, a: list[bytes]) -> int:
+    return st.combine_store(ctx.t, ctx.db, "inter", a[1], a[2:])
+
+
+@command("sunionstore", -3, "write denyoom", 1, -1)
+def sunionstore(ctx: Context, a: list[bytes]) -> int:
+    return st.combine_store(ctx.t, ctx.db, "union", a[1], a[2:])
+
+
+@command("sdiffstore", -3, "write denyoom", 1, -1)
+def sdiffstore(ctx: Context, a: list[bytes]) -> int:
+    return st.combine_store(ctx.t, ctx.db, "diff", a[1], a[2:])
+
+
+@command("sintercard", -3, "readonly movablekeys", 0, 0, 0)
+def sintercard(ctx: Context, a: list[bytes]) -> int:
+    numkeys = parse_int(a[1], NUMKEYS_POSITIVE)
+    if numkeys < 1:
+        raise ResponseError(NUMKEYS_POSITIVE)
+    if numkeys > len(a) - 2:
+        raise ResponseError(NUMKEYS_TOO_MANY)
+    limit = 0
+    i = 2 + numkeys
+    while i < len(a):
+        if a[i].upper() == b"LIMIT" and i + 1 < len(a):
+            i += 1
+            limit = parse_int(a[i], LIMIT_NEGATIVE)
+            if limit < 0:
+                raise ResponseError(LIMIT_NEGATIVE)
+        else:
+            raise syntax()
+        i += 1
+    return st.sintercard(ctx.t, ctx.db, a[2 : 2 + numkeys], limit)
+
+
+@command("sscan", -3, "readonly")
+def sscan(ctx: Context, a: list[bytes]) -> list[Any]:
+    cursor = scan_cursor(a[2])
+    # As Redis: the key's type is checked, and a missing key answered, before options.
+    if st.scard(ctx.t, ctx.db, a[1]) == 0:
+        return [b"0", []]
+    count, match = scan_options(a, 3)
+    last, items = st.sscan(ctx.t, ctx.db, a[1], scan_start(ctx, cursor), count, match)
+    return scan_reply(ctx, last, items)

@@ -156,4 +156,3 @@ def pack_u64(x: int) -> bytes:
 
 def unpack_u64(b: bytes, offset: int = 0) -> int:
     return int(_U64.unpack_from(b, offset)[0])
-

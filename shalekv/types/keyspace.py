@@ -366,11 +366,11 @@ def rename(t: Txn, db: int, src: bytes, dst: bytes, nx: bool) -> int:
 
 
 def copy(t: Txn, db: int, src: bytes, dst_db: int, dst: bytes, replace: bool) -> int:
+    if src == dst and db == dst_db:  # checked first, as Redis's copyCommand
+        raise ResponseError("source and destination objects are the same")
     m = t.meta(db, src)
     if m is None:
         return 0
-    if src == dst and db == dst_db:
-        raise ResponseError("source and destination objects are the same")
     if not replace and t.meta(dst_db, dst) is not None:
         return 0
     copy_value(t, db, src, dst_db, dst, m)
@@ -426,12 +426,21 @@ def random_key(t: Txn, db: int) -> bytes | None:
 
 
 def flushdb(t: Txn, db: int) -> None:
+    """Delete every key of one database in O(1): one range deletion per record kind."""
     for lo, hi in enc.db_range(db):
         t.delete_range(lo, hi)
-    lo = EXPIRY + _U16.pack(db)
-    t.delete_range(lo, EXPIRY + _U16.pack(db + 1))
+    t.delete_range(EXPIRY + _U16.pack(db), EXPIRY + _U16.pack(db + 1))
     c = t.store.counts[db]
-    t._count(db, -c[0], -c[1])
+    t.counts[db] = [-c[0], -c[1]]  # whatever this transaction counted before is gone too
+
+
+def flushall(t: Txn) -> None:
+    """Every database at once: one range deletion over all record kinds (E, M, S, X),
+    so repeated FLUSHALLs do not pile up range tombstones the reads must check."""
+    t.delete_range(enc.ELEM, bytes([EXPIRY[0] + 1]))
+    for db, c in enumerate(t.store.counts):
+        if c[0] or c[1] or db in t.counts:
+            t.counts[db] = [-c[0], -c[1]]
 
 
 def expire_cycle(t: Txn, db: int, limit: int) -> int:
