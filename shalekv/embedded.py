@@ -129,6 +129,32 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         self._db = ctx.db
         return self._reply(str(args[0]), r, options)
 
+    def set(  # type: ignore[override]
+        self,
+        name: Any,
+        value: Any,
+        ex: Any = None,
+        px: Any = None,
+        nx: bool = False,
+        xx: bool = False,
+        keepttl: bool = False,
+        get: bool = False,
+        exat: Any = None,
+        pxat: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """redis-py's set(); the plain form skips redis-py 8's argument-warning
+        decorator, which costs more than the store's own work (~5 us per call)."""
+        if (
+            ex is None
+            and px is None
+            and exat is None
+            and pxat is None
+            and not (nx or xx or keepttl or get or kwargs)
+        ):
+            return self.execute_command("SET", name, value)
+        return super().set(name, value, ex, px, nx, xx, keepttl, get, exat, pxat, **kwargs)  # type: ignore[misc]
+
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return Pipeline(self, transaction)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shalekv.commands.cursor import random_count, scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import OK, Context, Status, command, syntax
-from shalekv.commands.sets import random_count, scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.errors import VALUE_OUT_OF_RANGE, ResponseError
 from shalekv.types import hashes as hs
 from shalekv.types.numbers import INT64_MAX, parse_int

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shalekv.commands.cursor import scan_cursor, scan_reply, scan_start
 from shalekv.commands.registry import OK, Context, Status, command, syntax
 from shalekv.errors import INVALID_EXPIRE, ResponseError
 from shalekv.types import encoding as enc
@@ -161,12 +162,7 @@ def keys(ctx: Context, a: list[bytes]) -> list[bytes]:
 
 @command("scan", -2, "readonly", 0, 0, 0)
 def scan(ctx: Context, a: list[bytes]) -> list[Any]:
-    try:
-        cursor = int(a[1])
-        if cursor < 0 or not a[1].isdigit():
-            raise ValueError
-    except ValueError:
-        raise ResponseError("invalid cursor") from None
+    cursor = scan_cursor(a[1])
     match = None
     count = 10
     type_byte: int | None = None
@@ -186,11 +182,8 @@ def scan(ctx: Context, a: list[bytes]) -> list[Any]:
         else:
             raise syntax()
         i += 2
-    store = ctx.store
-    after = store.scan_cursors.get(cursor) if cursor else None
-    last, out = ks.scan(ctx.t, ctx.db, after, count, match, type_byte)
-    nxt = 0 if last is None else store.save_cursor(last)
-    return [str(nxt).encode(), out]
+    last, out = ks.scan(ctx.t, ctx.db, scan_start(ctx, cursor), count, match, type_byte)
+    return scan_reply(ctx, last, out)
 
 
 @command("randomkey", 1, "readonly", 0, 0, 0)

@@ -12,9 +12,9 @@ import math
 import re
 from typing import Any
 
+from shalekv.commands.cursor import scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import Context, command, syntax
 from shalekv.errors import (
-    INVALID_CURSOR,
     LIMIT_NEGATIVE,
     LMPOP_COUNT_POSITIVE,
     LONG_RANGE,
@@ -34,7 +34,6 @@ from shalekv.errors import (
     ResponseError,
 )
 from shalekv.types import zsets as zs
-from shalekv.types.glob import compile_glob
 from shalekv.types.numbers import INT64_MAX, parse_int
 
 # ---------------------------------------------------------------- numbers as strtod
@@ -498,43 +497,12 @@ def zrandmember(ctx: Context, a: list[bytes]) -> Any:
     return _flat_raw(pairs) if withscores else [m for m, _ in pairs]
 
 
-_CURSOR = re.compile(rb"([+-]?)([0-9]+)\Z")
-
-
-def _cursor(b: bytes) -> int:
-    """parseScanCursorOrReply: strtoul over the whole argument, no leading blank
-    (an empty argument reads as 0, "-1" wraps around as in C)."""
-    if not b:
-        return 0
-    m = _CURSOR.match(b)
-    if m is None or int(m.group(2)) > (1 << 64) - 1:
-        raise ResponseError(INVALID_CURSOR)
-    v = int(m.group(2))
-    return -v & ((1 << 64) - 1) if m.group(1) == b"-" else v
-
-
 @command("zscan", -3, "readonly")
 def zscan(ctx: Context, a: list[bytes]) -> list[Any]:
-    cursor = _cursor(a[2])
+    cursor = scan_cursor(a[2])
     t, db = ctx.t, ctx.db
     if not zs.check_type(t, db, a[1]):
         return [b"0", []]
-    count = 10
-    match = None
-    i = 3
-    while i < len(a):
-        o = a[i].upper()
-        if o == b"COUNT" and i + 1 < len(a):
-            count = parse_int(a[i + 1])
-            if count < 1:
-                raise syntax()
-        elif o == b"MATCH" and i + 1 < len(a):
-            match = None if a[i + 1] == b"*" else compile_glob(a[i + 1])
-        else:
-            raise syntax()
-        i += 2
-    store = ctx.store
-    after = store.scan_cursors.get(cursor) if cursor else None
-    last, pairs = zs.scan(t, db, a[1], after, count, match)
-    nxt = 0 if last is None else store.save_cursor(last)
-    return [str(nxt).encode(), _flat(pairs)]
+    count, match = scan_options(a, 3)
+    last, pairs = zs.scan(t, db, a[1], scan_start(ctx, cursor), count, match)
+    return scan_reply(ctx, last, _flat(pairs))

@@ -527,13 +527,16 @@ class SSTableReader:
                 n = blk.n
                 lo = 0 if lower is None else blk.find(lower)
                 hi = n if upper is None else blk.find(upper)
-                if first and hi - lo > _FIRST_CHUNK:
-                    # Most scans are short: hand over a few entries before the rest.
-                    cut = lo + _FIRST_CHUNK
+                size = _FIRST_CHUNK
+                while first and hi - lo > size:
+                    # Most scans are short: hand over a few entries, then 4x more each
+                    # time, so a 10-result query never decodes the whole block.
+                    cut = lo + size
                     while cut < hi and blk.key(cut) == blk.key(cut - 1):
                         cut += 1
                     yield _visible(blk, lo, cut, snapshot, src, False)
                     lo = cut
+                    size *= 4
                 first = False
                 yield _visible(blk, lo, hi, snapshot, src, False)
                 if hi < n:
@@ -550,12 +553,14 @@ class SSTableReader:
                 blk = self.block(b)
                 hi = blk.n if upper is None else blk.find(upper)
                 lo = 0 if lower is None else blk.find(lower)
-                if first and hi - lo > _FIRST_CHUNK:
-                    cut = hi - _FIRST_CHUNK
+                size = _FIRST_CHUNK
+                while first and hi - lo > size:
+                    cut = hi - size
                     while cut > lo and blk.key(cut) == blk.key(cut - 1):
                         cut -= 1
                     yield _visible(blk, cut, hi, snapshot, src, True)
                     hi = cut
+                    size *= 4
                 first = False
                 yield _visible(blk, lo, hi, snapshot, src, True)
                 if lo > 0:

@@ -18,6 +18,7 @@ from shalekv.errors import (
     ResponseError,
 )
 from shalekv.types import encoding as enc
+from shalekv.types.collection import elements, random_elements, scan_elements, version_count
 from shalekv.types.keyspace import Txn
 from shalekv.types.numbers import (
     INT64_MAX,
@@ -27,7 +28,6 @@ from shalekv.types.numbers import (
     parse_int,
     parse_long_double,
 )
-from shalekv.types.sets import elements, random_elements, scan_elements, version_count
 
 HASH = enc.HASH
 _VERSION = struct.Struct(">Q")  # at offset 10 of collection metadata (enc.COLL)

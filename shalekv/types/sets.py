@@ -1,141 +1,29 @@
 """Sets (Redis t_set.c) on the engine: metadata (type, expire, version, count) plus one
 element key per member (`elem_prefix + member -> b""`), so members are kept sorted.
 
-Also the element helpers hashes share (random sampling, cursor scans): both types keep
-their elements under one version prefix, sorted by the member/field bytes.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
-import random
 import struct
 from collections.abc import Iterator
 
 from shalekv.errors import WrongTypeError
 from shalekv.types import encoding as enc
+from shalekv.types.collection import elements, random_elements, scan_elements, version_count
 from shalekv.types.keyspace import Txn
 
 SET = enc.SET
 _COLL = enc.COLL
 _U64 = struct.Struct(">Q")
 
-# A collection with at most this many elements is read whole for a random pick (exact
-# uniform choice); bigger ones are sampled at random seek points (see random_elements).
-SAMPLE_READ_ALL = 1000
-# Random picks from a big collection use at most this many seeks; each seek takes a run
-# of neighbours so that a large count stays O(count) engine steps.
-SAMPLE_SEEKS = 64
 # A membership test walks the other set in order instead of point lookups when that set
 # is at most this many times bigger than the number of questions.
 WALK_RATIO = 8
 
 
 # ---------------------------------------------------------------- element helpers
-
-
-def version_count(m: bytes) -> tuple[int, int]:
-    """(version, element count) of collection metadata."""
-    _, _, _, version, count = _COLL.unpack_from(m)
-    return version, count
-
-
-def elements(t: Txn, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(sub-key, value) of every element under prefix, in sub-key order. O(N)."""
-    n = len(prefix)
-    for k, v in t.scan(prefix, enc.prefix_end(prefix)):
-        yield k[n:], v
-
-
-def scan_elements(
-    t: Txn, prefix: bytes, after: bytes | None, count: int, match: object = None
-) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-    """HSCAN/SSCAN: examine up to count elements after the sub-key `after`; (last
-    sub-key examined, or None at the end; the matching elements). O(log N + count)."""
-    lo = prefix if after is None else prefix + after + b"\x00"
-    n = len(prefix)
-    out: list[tuple[bytes, bytes]] = []
-    examined = 0
-    for k, v in t.scan(lo, enc.prefix_end(prefix)):
-        sub = k[n:]
-        if match is None or match(sub):  # type: ignore[operator]
-            out.append((sub, v))
-        examined += 1
-        if examined >= count:
-            return sub, out
-    return None, out
-
-
-def _random_point(first: bytes, last: bytes) -> bytes:
-    """A sub-key between first and last: their common prefix, then 8 random bytes drawn
-    from the byte range their differing tails use (so "user:0000".."user:0059" yields
-    digits), the first of them between first's and last's byte there."""
-    c = 0
-    while c < len(first) and c < len(last) and first[c] == last[c]:
-        c += 1
-    tail = first[c : c + 8] + last[c : c + 8]
-    if not tail:
-        return first
-    lo, hi = min(tail), max(tail)
-    start = first[c] if c < len(first) else lo
-    end = last[c] if c < len(last) else hi
-    head = random.randint(min(start, end), max(start, end))
-    return first[:c] + bytes([head, *(random.randint(lo, hi) for _ in range(7))])
-
-
-def random_elements(
-    t: Txn, prefix: bytes, size: int, n: int, distinct: bool
-) -> list[tuple[bytes, bytes]]:
-    """n random (sub-key, value) of a collection with size elements: distinct ones
-    (at most size) or with repetition. Order is random.
-
-    Up to SAMPLE_READ_ALL elements the collection is read whole and the choice is
-    exactly uniform. Bigger collections are never loaded: we seek to random points
-    between the first and last sub-key and take the element there (and, for a big n, a
-    run of its neighbours). That is NOT uniform: an element after a wide gap in the key
-    space is likelier, and neighbours come together; every element can be chosen.
-    O(min(n, SAMPLE_SEEKS) log N + n)."""
-    if n <= 0 or size <= 0:
-        return []
-    hi = enc.prefix_end(prefix)
-    if size <= SAMPLE_READ_ALL or (distinct and n >= size):
-        items = list(elements(t, prefix))
-        if distinct:
-            return random.sample(items, min(n, len(items)))
-        return random.choices(items, k=n)
-    pl = len(prefix)
-    first = next(t.scan(prefix, hi))[0][pl:]
-    last = next(t.scan(prefix, hi, reverse=True))[0][pl:]
-    run = max(1, math.ceil(n / SAMPLE_SEEKS))
-
-    def from_point() -> Iterator[tuple[bytes, bytes]]:
-        start = prefix + _random_point(first, last)
-        yield from t.scan(start, hi)
-        yield from t.scan(prefix, start)  # wrap around
-
-    if distinct:
-        chosen: dict[bytes, bytes] = {}
-        while len(chosen) < n:
-            want = min(run, n - len(chosen))
-            for k, v in from_point():
-                if k not in chosen:
-                    chosen[k] = v
-                    want -= 1
-                    if not want:
-                        break
-        out = [(k[pl:], v) for k, v in chosen.items()]
-    else:
-        out = []
-        while len(out) < n:
-            want = min(run, n - len(out))
-            for k, v in from_point():
-                out.append((k[pl:], v))
-                want -= 1
-                if not want:
-                    break
-    random.shuffle(out)
-    return out
 
 
 class _Members:

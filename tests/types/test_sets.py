@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
-from shalekv.types import sets as set_types
+from shalekv.types import collection as set_types
 from tests.types.differential import Pair
 
 KEYS = ["s", "t", b"\x00bin\xff", ""]
