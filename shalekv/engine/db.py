@@ -674,18 +674,21 @@ class DB:
             ]
             sign = -1 if reverse else 1
             sources: list[Iterator[list[Any]]] = []
+            starts: list[bytes | None] = []  # files' first key in scan order (lazy open)
             src = 0
             for m in (mem, *imms):
                 if len(m):
                     sources.append(
                         _mem_chunks(m, lower, upper, seq, reverse, sign * src, bool(rdels))
                     )
+                    starts.append(None)
                 src += 1
             for f in version.levels[0]:
                 if _overlaps(f, lower, upper):
                     sources.append(
                         self._table(f).iter_chunks(lower, upper, seq, reverse, sign * src)
                     )
+                    starts.append(f.largest if reverse else f.smallest)
                 src += 1
             for level in range(1, NUM_LEVELS):
                 files = [f for f in version.levels[level] if _overlaps(f, lower, upper)]
@@ -693,10 +696,11 @@ class DB:
                     if reverse:
                         files.reverse()
                     sources.append(self._level_range(files, lower, upper, seq, reverse, sign * src))
+                    starts.append(files[0].largest if reverse else files[0].smallest)
                 src += 1
             if not sources:
                 return
-            merged = merge_chunks(sources, reverse)
+            merged = merge_chunks(sources, reverse, starts)
             prev = None
             read_blob = self._read_blob
             for chunk in merged:

@@ -42,17 +42,49 @@ def _prefix_at_least(chunk: Chunk, bound: bytes) -> int:
     return lo
 
 
-def merge_chunks(sources: list[Iterator[Chunk]], reverse: bool = False) -> Iterator[Chunk]:
+def merge_chunks(
+    sources: list[Iterator[Chunk]],
+    reverse: bool = False,
+    starts: list[bytes | None] | None = None,
+) -> Iterator[Chunk]:
     """Sorted lists covering every item of the sources, in order (descending by key if
     reverse). Each source yields lists sorted the same way, consecutive lists in order;
-    a key never continues from one list of a source into its next."""
+    a key never continues from one list of a source into its next.
+
+    starts[i], when known, is a bound on source i's first key (its smallest key, or
+    its largest when reverse; a file's boundary from the MANIFEST): such a source is
+    not opened until the merge reaches that key, as RocksDB's level iterators, so a
+    short scan does not read a block from every file that merely overlaps the range."""
     heads: list[list[Any]] = []  # [current chunk, source]
-    for s in sources:
-        c = _next_chunk(s)
-        if c is not None:
-            heads.append([c, s])
-    while heads:
-        if len(heads) == 1:
+    parked: list[tuple[bytes, int, Iterator[Chunk]]] = []
+    for i, s in enumerate(sources):
+        start = starts[i] if starts is not None else None
+        if start is None:
+            c = _next_chunk(s)
+            if c is not None:
+                heads.append([c, s])
+        else:
+            parked.append((start, i, s))
+    parked.sort(key=_first, reverse=not reverse)  # the next one to open is at the end
+    while heads or parked:
+        if not heads:
+            src = parked.pop()[2]
+            c = _next_chunk(src)
+            if c is not None:
+                heads.append([c, src])
+            continue
+        while parked:
+            # Open every parked source that may hold keys up to the current bound.
+            if reverse:
+                if parked[-1][0] < max(h[0][-1][0] for h in heads):
+                    break
+            elif parked[-1][0] > min(h[0][-1][0] for h in heads):
+                break
+            src = parked.pop()[2]
+            c = _next_chunk(src)
+            if c is not None:
+                heads.append([c, src])
+        if len(heads) == 1 and not parked:
             c, s = heads[0]
             yield c
             yield from s
