@@ -115,11 +115,17 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         return [encode(a) for a in args]
 
     def _reply(self, name: str, r: Any, options: dict[str, Any]) -> Any:
-        if self._decode and not options.pop("_never_decode", False):
+        if options:
+            if self._decode and not options.pop("_never_decode", False):
+                r = _decode(r, self._encoder)
+            for k in _NOT_OPTIONS:
+                options.pop(k, None)
+        elif self._decode:
             r = _decode(r, self._encoder)
-        for k in _NOT_OPTIONS:
-            options.pop(k, None)
-        cb = self.response_callbacks.get(name.upper())
+        cbs = self.response_callbacks
+        cb = cbs.get(name)
+        if cb is None:
+            cb = cbs.get(name.upper())
         return cb(r, **options) if cb is not None else r
 
     def execute_command(self, *args: Any, **options: Any) -> Any:

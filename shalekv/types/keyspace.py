@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shalekv.engine.db import DB
-from shalekv.engine.write_batch import WriteBatch
+from shalekv.engine.write_batch import PUT, WriteBatch
 from shalekv.errors import DB_INDEX, NO_SUCH_KEY, ResponseError, WrongTypeError
 from shalekv.types import encoding as enc
 
@@ -92,10 +92,10 @@ class Txn:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self.batch = WriteBatch()
+        self.batch: WriteBatch | None = None  # made on the first write: reads stay cheap
         self.pending: dict[bytes, bytes | None] = {}
         self.rdels: list[tuple[bytes, bytes]] = []
-        self.now = now_ms()
+        self.now = time.time_ns() // 1_000_000
         self.counts: dict[int, list[int]] = {}
 
     def __enter__(self) -> Txn:
@@ -117,16 +117,24 @@ class Txn:
 
     def put(self, k: bytes, v: bytes) -> None:
         self.pending[k] = v
-        self.batch.put(k, v)
+        b = self.batch
+        if b is None:
+            b = self.batch = WriteBatch()
+        b.put(k, v)
 
     def delete(self, k: bytes) -> None:
         self.pending[k] = None
-        self.batch.delete(k)
+        b = self.batch
+        if b is None:
+            b = self.batch = WriteBatch()
+        b.delete(k)
 
     def delete_range(self, lo: bytes, hi: bytes) -> None:
         for k in [k for k in self.pending if lo <= k < hi]:
             del self.pending[k]
         self.rdels.append((lo, hi))
+        if self.batch is None:
+            self.batch = WriteBatch()
         self.batch.delete_range(lo, hi)
 
     def scan(self, lo: bytes, hi: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
@@ -163,19 +171,24 @@ class Txn:
                 yield k, pv
 
     def commit(self) -> None:
-        if not self.batch.ops:
+        batch = self.batch
+        if batch is None:
             return
         store = self.store
         for db, (dk, de) in self.counts.items():
             c = store.counts[db]
             c[0] += dk
             c[1] += de
-            self.batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
+            batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
         self.counts = {}
         if store.watchers:
             self._mark_watched()
-        self.store.engine.write(self.batch)
-        self.batch = WriteBatch()
+        ops = batch.ops
+        if len(ops) == 1 and ops[0][0] == PUT:
+            store.engine.put(ops[0][1], ops[0][2])  # type: ignore[arg-type]  # hot path
+        else:
+            store.engine.write(batch)
+        self.batch = None
         self.pending = {}
         self.rdels = []
 
