@@ -122,3 +122,50 @@ def random_elements(
                     break
     random.shuffle(out)
     return out
+
+
+def write_count(
+    t: Txn, db: int, key: bytes, kind: int, m: bytes | None, version: int, count: int
+) -> None:
+    """Store a hash/set/zset's changed count: new metadata keeping the TTL, or delete
+    the key once empty (Redis never keeps an empty collection)."""
+    if count == 0:
+        if m is not None:
+            t.del_key(db, key, m)
+        return
+    exp = enc.expire_of(m) if m is not None else 0
+    t.set_meta(db, key, enc.encode_coll(kind, exp, version, count), m)
+
+
+def remove_elements(t: Txn, db: int, key: bytes, kind: int, subs: list[bytes]) -> int:
+    """HDEL/SREM: delete the sub-keys present; how many were. O(M) lookups."""
+    m = t.lookup(db, key, kind)
+    if m is None:
+        return 0
+    version, count = version_count(m)
+    p = enc.elem_prefix(db, key, version)
+    removed = 0
+    for sub in subs:
+        k = p + sub
+        if t.get(k) is not None:
+            t.delete(k)
+            removed += 1
+    if removed:
+        write_count(t, db, key, kind, m, version, count - removed)
+    return removed
+
+
+def clamp_range(start: int, end: int, n: int) -> tuple[int, int] | None:
+    """Redis's inclusive rank/index range over n elements (negative counts from the
+    end), clamped; None when empty (LRANGE, ZRANGE by rank, ZREMRANGEBYRANK)."""
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        return None
+    if end >= n:
+        end = n - 1
+    return start, end

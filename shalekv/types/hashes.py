@@ -18,7 +18,14 @@ from shalekv.errors import (
     ResponseError,
 )
 from shalekv.types import encoding as enc
-from shalekv.types.collection import elements, random_elements, scan_elements, version_count
+from shalekv.types.collection import (
+    elements,
+    random_elements,
+    remove_elements,
+    scan_elements,
+    version_count,
+    write_count,
+)
 from shalekv.types.keyspace import Txn
 from shalekv.types.numbers import (
     INT64_MAX,
@@ -38,13 +45,7 @@ def _prefix(db: int, key: bytes, m: bytes) -> bytes:
 
 
 def _write_meta(t: Txn, db: int, key: bytes, m: bytes | None, version: int, count: int) -> None:
-    """Store a changed count: new metadata (keeping the TTL), or delete once empty."""
-    if count == 0:
-        if m is not None:
-            t.del_key(db, key, m)
-        return
-    exp = enc.expire_of(m) if m is not None else 0
-    t.set_meta(db, key, enc.encode_coll(HASH, exp, version, count), m)
+    write_count(t, db, key, HASH, m, version, count)
 
 
 def hset(t: Txn, db: int, key: bytes, pairs: list[tuple[bytes, bytes]], nx: bool = False) -> int:
@@ -102,20 +103,7 @@ def hgetall(t: Txn, db: int, key: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def hdel(t: Txn, db: int, key: bytes, fields: list[bytes]) -> int:
-    m = t.lookup(db, key, HASH)
-    if m is None:
-        return 0
-    version, count = version_count(m)
-    p = enc.elem_prefix(db, key, version)
-    removed = 0
-    for f in fields:
-        k = p + f
-        if t.get(k) is not None:
-            t.delete(k)
-            removed += 1
-    if removed:
-        _write_meta(t, db, key, m, version, count - removed)
-    return removed
+    return remove_elements(t, db, key, HASH, fields)
 
 
 def hlen(t: Txn, db: int, key: bytes) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from shalekv.errors import INDEX_OUT_OF_RANGE, NO_SUCH_KEY, CorruptionError, ResponseError
 from shalekv.types import encoding as enc
+from shalekv.types.collection import clamp_range
 from shalekv.types.keyspace import Txn
 
 LIST = enc.LIST
@@ -253,17 +254,10 @@ def lrange(t: Txn, db: int, key: bytes, start: int, stop: int) -> list[bytes]:
     if st is None:
         return []
     _, _, version, head, tail = st
-    n = tail - head
-    if start < 0:
-        start += n
-    if stop < 0:
-        stop += n
-    if start < 0:
-        start = 0
-    if start > stop or start >= n:
+    r = clamp_range(start, stop, tail - head)
+    if r is None:
         return []
-    if stop >= n:
-        stop = n - 1
+    start, stop = r
     p = enc.elem_prefix(db, key, version)
     return [v for _, v in _iter(t, p, head + start, head + stop + 1, True)]
 
@@ -449,17 +443,11 @@ def ltrim(t: Txn, db: int, key: bytes, start: int, stop: int) -> None:
         return
     m, exp, version, head, tail = st
     n = tail - head
-    if start < 0:
-        start += n
-    if stop < 0:
-        stop += n
-    if start < 0:
-        start = 0
-    if start > stop or start >= n:
+    r = clamp_range(start, stop, n)
+    if r is None:
         t.del_key(db, key, m)
         return
-    if stop >= n:
-        stop = n - 1
+    start, stop = r
     lo, hi = head + start, head + stop + 1
     if hi - lo < n - (hi - lo):
         # Keeping less than is dropped: copy the kept part to a new version instead.

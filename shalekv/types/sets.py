@@ -11,7 +11,14 @@ from collections.abc import Iterator
 
 from shalekv.errors import WrongTypeError
 from shalekv.types import encoding as enc
-from shalekv.types.collection import elements, random_elements, scan_elements, version_count
+from shalekv.types.collection import (
+    elements,
+    random_elements,
+    remove_elements,
+    scan_elements,
+    version_count,
+    write_count,
+)
 from shalekv.types.keyspace import Txn
 
 SET = enc.SET
@@ -57,13 +64,7 @@ class _Members:
 
 
 def _write_meta(t: Txn, db: int, key: bytes, m: bytes | None, version: int, count: int) -> None:
-    """Store a changed count: new metadata, or delete the key once empty."""
-    if count == 0:
-        if m is not None:
-            t.del_key(db, key, m)
-        return
-    exp = enc.expire_of(m) if m is not None else 0
-    t.set_meta(db, key, enc.encode_coll(SET, exp, version, count), m)
+    write_count(t, db, key, SET, m, version, count)
 
 
 def sadd(t: Txn, db: int, key: bytes, members: list[bytes]) -> int:
@@ -91,20 +92,7 @@ def sadd(t: Txn, db: int, key: bytes, members: list[bytes]) -> int:
 
 
 def srem(t: Txn, db: int, key: bytes, members: list[bytes]) -> int:
-    m = t.lookup(db, key, SET)
-    if m is None:
-        return 0
-    version, count = version_count(m)
-    p = enc.elem_prefix(db, key, version)
-    removed = 0
-    for x in members:
-        k = p + x
-        if t.get(k) is not None:
-            t.delete(k)
-            removed += 1
-    if removed:
-        _write_meta(t, db, key, m, version, count - removed)
-    return removed
+    return remove_elements(t, db, key, SET, members)
 
 
 def smembers(t: Txn, db: int, key: bytes) -> list[bytes]:

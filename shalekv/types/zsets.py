@@ -21,6 +21,7 @@ from itertools import chain, islice
 
 from shalekv.errors import ZSET_NAN, ResponseError, WrongTypeError
 from shalekv.types import encoding as enc
+from shalekv.types.collection import clamp_range
 from shalekv.types.keyspace import Txn
 
 ZSET = enc.ZSET
@@ -358,16 +359,10 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
     """Index keys of ranks [start, end] (negative counts from the end, clamped as
     Redis's genericZrangebyrankCommand), scanning from the nearer end of the index."""
     n = z.count
-    if start < 0:
-        start += n
-    if end < 0:
-        end += n
-    if start < 0:
-        start = 0
-    if start > end or start >= n:
+    r = clamp_range(start, end, n)
+    if r is None:
         return []
-    if end >= n:
-        end = n - 1
+    start, end = r
     fs, fe = (n - 1 - end, n - 1 - start) if reverse else (start, end)
     sp = z.sp
     if fs <= n - 1 - fe:
