@@ -9,6 +9,8 @@ server uses: code moves between a redis-py client and an embedded store unchange
 from __future__ import annotations
 
 import os
+import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from shalekv.commands import Context, dispatch
 from shalekv.commands.registry import lookup
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
+from shalekv.types import encoding as enc
 from shalekv.types.expiry import ExpiryCycle
 from shalekv.types.keyspace import Store, Txn
 
@@ -38,6 +41,7 @@ except ImportError:  # redis-py 5
 _CALLBACKS = {k.upper(): v for k, v in _CALLBACKS.items()}
 _NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
 COMPACTION_FILTER = "shalekv.types.compaction_filter:make_filter"
+_EXPIRE = struct.Struct(">q")
 
 
 def _decode(r: Any, enc: Encoder) -> Any:
@@ -79,6 +83,7 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         self._store = _store
         _store.check_db(db)
         self._db = db
+        self._fast_reads = True
         self._decode = decode_responses
         self._encoder = Encoder(encoding, encoding_errors, decode_responses)
         self.response_callbacks = dict(_CALLBACKS)
@@ -161,6 +166,22 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
             return self.execute_command("SET", name, value)
         return super().set(name, value, ex, px, nx, xx, keepttl, get, exat, pxat, **kwargs)  # type: ignore[misc]
 
+    def get(self, name: Any) -> Any:
+        """redis-py's get(). A live string is read with one engine lookup, without
+        the store lock (a single lookup is atomic); anything else (missing type,
+        expired key to delete, pipelines) takes the command path."""
+        if self._fast_reads:
+            key = self._encoder.encode(name)
+            m = self._store.engine.get(enc.meta_key(self._db, key))
+            if m is None:
+                return None
+            if m[0] == enc.STRING:
+                exp = _EXPIRE.unpack_from(m, 2)[0]
+                if not exp or exp >= time.time_ns() // 1_000_000:
+                    v = m[enc.STRING_HEADER :]
+                    return self._encoder.decode(v, force=True) if self._decode else v
+        return self.execute_command("GET", name, keys=[name])
+
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return Pipeline(self, transaction)
 
@@ -193,6 +214,7 @@ class Pipeline(ShaleKV):
         self.response_callbacks = client.response_callbacks
         self._owner = False
         self._expiry = None
+        self._fast_reads = False  # reads queue like every other command
         self._transaction = transaction
         self.command_stack: list[tuple[list[bytes], tuple[Any, ...], dict[str, Any]]] = []
         self.queue_errors: list[tuple[int, Exception]] = []

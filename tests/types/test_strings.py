@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -386,3 +388,27 @@ def test_lazy_and_active_expiry(tmp_path) -> None:
 def test_unknown_command_text_is_cut_like_redis(pair: Pair) -> None:
     pair.same("execute_command", "NOPE", "a" * 200, "b")
     pair.same("execute_command", "NOPE", *(["abc"] * 60))
+
+
+def test_get_fast_path_keeps_redis_semantics(tmp_path) -> None:
+    """GET reads a live string without the command path; every other case (expired,
+    wrong type, pipelines, another database) must behave as the command does."""
+    db = shalekv.open(tmp_path, compaction_workers=0, active_expiry=False)
+    db.set("s", "v", px=20)
+    db.rpush("l", "x")
+    assert db.get("s") == b"v"
+    time.sleep(0.05)
+    assert db.dbsize() == 2
+    assert db.get("s") is None
+    assert db.dbsize() == 1  # the expired key was deleted on access, as Redis does
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        db.get("l")
+    p = db.pipeline()
+    assert p.set("k", "1").get("k") is p  # queued, not read
+    assert p.execute() == [True, b"1"]
+    db.select(3)
+    assert db.get("k") is None
+    db.close()
+    db = shalekv.open(tmp_path, compaction_workers=0, decode_responses=True)
+    assert db.get("k") == "1"
+    db.close()
