@@ -44,7 +44,6 @@ rest of the file is kept as it is.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import random
@@ -304,13 +303,6 @@ def op_count(w: Workload, s: Sizes) -> int:
 # --------------------------------------------------------------------------- engines
 
 
-def _dist_version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
 class Engine:
     """One engine: a client object with redis-py method names, opened in a directory."""
 
@@ -384,7 +376,9 @@ class RedisEngine(Engine):
         out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
         m = re.search(r"v=(\S+)", out)
         self._server_version = m.group(1) if m else "?"
-        parser = f", hiredis {_dist_version('hiredis')}" if _dist_version("hiredis") != "?" else ""
+        parser = (
+            f", hiredis {eb._dist_version('hiredis')}" if eb._dist_version("hiredis") != "?" else ""
+        )
         return f"redis-py {redis.__version__}{parser}, redis-server {self._server_version}"
 
     def open(self, path: str) -> None:
@@ -468,10 +462,6 @@ def emit(kind: str, **payload: Any) -> None:
     payload["type"] = kind
     payload["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(PREFIX + json.dumps(payload, default=str), flush=True)
-
-
-def log(engine: str, message: str) -> None:
-    print(f"[{engine}] {message}", file=sys.stderr, flush=True)
 
 
 def short_error(exc: BaseException) -> str:
@@ -563,13 +553,13 @@ def child_main(engine: Engine, args: argparse.Namespace) -> None:
                 failed[w.name] = short_error(exc)
                 if report:
                     emit("skipped", name=w.name, reason=f"error: {failed[w.name]}")
-                log(engine.name, f"{w.name:<14} n/a (error: {failed[w.name]})")
+                eb.log(engine.name, f"{w.name:<14} n/a (error: {failed[w.name]})")
                 continue
             if not report:
                 continue
             emit("workload", **r)
             note = f" (stopped after {r['ops']} of {r['planned']} calls)" if r["stopped"] else ""
-            log(
+            eb.log(
                 engine.name,
                 f"{w.name:<14} {r['seconds'] * 1e6 / max(r['ops'], 1):10.3f} micros/op{note}",
             )
