@@ -45,10 +45,6 @@ LIST_MID = 1 << 63  # a new list's head and tail: room to grow both ways
 STRING_HEADER = HEADER.size
 
 
-def db_prefix(db: int) -> bytes:
-    return _U16.pack(db)
-
-
 def meta_key(db: int, key: bytes) -> bytes:
     return META + _U16.pack(db) + key
 
@@ -62,10 +58,6 @@ def db_range(db: int) -> list[tuple[bytes, bytes]]:
     """Every engine key range of one logical database (for FLUSHDB)."""
     lo, hi = _U16.pack(db), _U16.pack(db + 1)
     return [(p + lo, p + hi) for p in (META, ELEM, SCORE)]
-
-
-def user_key_of_meta(mkey: bytes) -> bytes:
-    return mkey[3:]
 
 
 def elem_prefix(db: int, key: bytes, version: int) -> bytes:

@@ -474,10 +474,3 @@ def expire_cycle(t: Txn, db: int, limit: int) -> int:
         if n >= limit:
             break
     return n
-
-
-def load_meta(t: Txn, db: int, key: bytes) -> bytes:
-    m = t.meta(db, key)
-    if m is None:
-        raise ResponseError(NO_SUCH_KEY)
-    return m

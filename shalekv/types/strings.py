@@ -7,7 +7,6 @@ from shalekv.errors import (
     BIT_OFFSET,
     INCR_NAN,
     NOT_FLOAT,
-    NOT_INTEGER,
     OVERFLOW,
     STRING_TOO_LONG,
     ResponseError,
@@ -305,7 +304,3 @@ def bitop(t: Txn, db: int, op: str, dest: bytes, keys: list[bytes]) -> int:
         return 0
     t.set_meta(db, dest, enc.encode_string(out, 0), old)
     return len(out)
-
-
-def check_int(v: bytes) -> int:
-    return parse_int(v, NOT_INTEGER)
