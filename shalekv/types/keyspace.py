@@ -10,10 +10,12 @@ from other threads.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 import time
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from shalekv.engine.db import DB
@@ -71,9 +73,6 @@ class Store:
         if not 0 <= db < self.databases:
             raise ResponseError(DB_INDEX)
 
-    def txn(self) -> Txn:
-        return Txn(self)
-
     def save_cursor(self, last_key: bytes) -> int:
         """An integer SCAN cursor for a key position (kept for the last 10,000 scans)."""
         c = self._next_cursor
@@ -85,7 +84,8 @@ class Store:
 
 
 class Txn:
-    """One atomic unit of work; use as a context manager while holding store.lock."""
+    """One atomic unit of work: build it and commit() it while holding store.lock
+    (commands.registry.dispatch does; nothing is written if commit() is not reached)."""
 
     __slots__ = ("store", "engine", "batch", "pending", "rdels", "now", "counts")
 
@@ -97,13 +97,6 @@ class Txn:
         self.rdels: list[tuple[bytes, bytes]] = []
         self.now = time.time_ns() // 1_000_000
         self.counts: dict[int, list[int]] = {}
-
-    def __enter__(self) -> Txn:
-        return self
-
-    def __exit__(self, et: object, ev: object, tb: object) -> None:
-        if et is None:
-            self.commit()
 
     # ------------------------------------------------------------ raw reads/writes
 
@@ -426,8 +419,6 @@ def scan(
 def random_key(t: Txn, db: int) -> bytes | None:
     """A key chosen near a random point of the keyspace (not uniform: an LSM has no
     O(1) random access; each live key is reachable)."""
-    import os
-
     lo, hi = enc.meta_range(db)
     for start in (lo + os.urandom(4), lo):
         for mk, m in t.scan(start, hi):
@@ -462,7 +453,8 @@ def expire_cycle(t: Txn, db: int, limit: int) -> int:
     lo = EXPIRY + _U16.pack(db)
     hi = lo + _I64.pack(t.now)  # deadlines < now
     n = 0
-    for xk, _ in list(t.scan(lo, hi)):
+    # At most limit entries: a backlog of a million due keys is taken a batch a time.
+    for xk, _ in list(islice(t.scan(lo, hi), limit)):
         exp = _I64.unpack_from(xk, 3)[0]
         key = xk[11:]
         m = t.get(enc.META + _U16.pack(db) + key)
@@ -471,6 +463,4 @@ def expire_cycle(t: Txn, db: int, limit: int) -> int:
         else:  # stale entry: cannot happen while every path keeps the index
             t.delete(xk)
         n += 1
-        if n >= limit:
-            break
     return n
