@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import shalekv
 from shalekv.types import encoding as enc
 from shalekv.types import lists as ls
+from shalekv.types.keyspace import Txn
 from tests.types.differential import Pair
 
 KEYS = ["a", "b", b"\x00bin\xff"]
@@ -434,7 +435,7 @@ def test_u64_bounds_relocate(tmp_path: Any) -> None:
 
     def build(key: bytes, head: int, values: list[bytes]) -> None:
         with store.lock:
-            t = store.txn()
+            t = Txn(store)
             v = store.new_version()
             p = enc.elem_prefix(0, key, v)
             for i, x in enumerate(values):
