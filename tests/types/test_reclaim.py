@@ -91,10 +91,10 @@ def test_persist_in_a_memtable_protects_elements(tmp_path) -> None:
     (PERSIST) has lifted."""
     db = shalekv.open(tmp_path, compaction_workers=0, active_expiry=False)
     db.hset("h", mapping={f"f{i}": i for i in range(100)})
-    db.pexpire("h", 300)
-    db.engine.flush()  # the files now say: expires in 300 ms
-    db.persist("h")  # only in the memtable
-    time.sleep(0.4)
+    db.pexpire("h", 1000)  # margin: flush and PERSIST must land before the deadline
+    db.engine.flush()  # the files now say: expires in 1 s
+    assert db.persist("h") == 1  # only in the memtable
+    time.sleep(1.1)
     _compact_files_only(db.engine)
     assert db.hlen("h") == 100
     db.engine.compact()
