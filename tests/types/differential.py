@@ -44,6 +44,13 @@ class Pair:
         )
         return ours
 
+    def near(self, method: str, *args: Any, within: int) -> int:
+        """As same(), for integer replies that tick with the clock (PTTL): |ours - theirs| <= within."""
+        ours, theirs = self.both(method, *args)
+        assert isinstance(ours, int) and isinstance(theirs, int), (ours, theirs)
+        assert abs(ours - theirs) <= within, f"{method}{args}: {ours} vs {theirs}"
+        return ours
+
     def same_unordered(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """As same(), for replies whose order Redis leaves unspecified (KEYS ...)."""
         ours, theirs = self.both(method, *args, **kwargs)
