@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean redis-server
+.PHONY: run test lint bench clean redis-server
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ redis-server:
 		echo "installing redis-server: the reference the differential tests compare with"; \
 		$(SUDO) apt-get install -y --no-install-recommends redis-server || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends redis-server; }; }
+
+# The README's first command: a server on 127.0.0.1:7379 with data in ./data.
+run: $(STAMP)
+	$(VENV)/bin/shalekv server $(ARGS)
 
 test: $(STAMP) redis-server
 	$(PY) -m pytest -q

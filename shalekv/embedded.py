@@ -23,6 +23,7 @@ from shalekv.commands.registry import lookup
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
 from shalekv.types import encoding as enc
+from shalekv.types.compaction_filter import COMPACTION_FILTER
 from shalekv.types.expiry import ExpiryCycle
 from shalekv.types.keyspace import Store, Txn
 
@@ -40,7 +41,7 @@ except ImportError:  # redis-py 5
     _CALLBACKS = {**_RedisCallbacks, **_RedisCallbacksRESP2}
 _CALLBACKS = {k.upper(): v for k, v in _CALLBACKS.items()}
 _NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
-COMPACTION_FILTER = "shalekv.types.compaction_filter:make_filter"
+
 _EXPIRE = struct.Struct(">q")
 
 

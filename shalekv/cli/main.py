@@ -448,6 +448,43 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def server(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="A shalekv.conf file (Redis-style 'name value' lines)."),
+    ] = None,
+) -> None:
+    """Run the Redis-protocol server: 127.0.0.1:7379, data in ./data, unless configured.
+
+    Any option of shalekv.conf may follow as `--name value` (e.g. `--port 7000
+    --dir /var/lib/shalekv --appendfsync always`); these override the file.
+    """
+    import logging
+
+    from shalekv.server.app import run
+    from shalekv.server.config import ConfigError, ServerConfig
+
+    cfg = ServerConfig()
+    try:
+        if config is not None:
+            cfg.load_file(config)
+        cfg.load_args(ctx.args)
+    except (ConfigError, OSError) as e:
+        _err(f"shalekv server: {e}")
+        raise typer.Exit(2) from None
+    level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO}.get(
+        cfg["loglevel"], logging.WARNING
+    )
+    logging.basicConfig(
+        level=level,
+        filename=cfg["logfile"] or None,
+        format="%(process)d:M %(asctime)s %(levelname)s %(message)s",
+    )
+    run(cfg)
+
+
 def main() -> None:
     """Console-script entry point (`shalekv = "shalekv.cli.main:main"`)."""
     app()

@@ -6,6 +6,7 @@ from typing import Any
 
 from shalekv.commands.cursor import random_count, scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import OK, Context, Status, command, syntax
+from shalekv.commands.reply import Map
 from shalekv.errors import VALUE_OUT_OF_RANGE, ResponseError
 from shalekv.types import hashes as hs
 from shalekv.types.numbers import INT64_MAX, parse_int
@@ -51,7 +52,7 @@ def hmget(ctx: Context, a: list[bytes]) -> list[bytes | None]:
 
 @command("hgetall", 2, "readonly")
 def hgetall(ctx: Context, a: list[bytes]) -> list[bytes]:
-    return _flat(hs.hgetall(ctx.t, ctx.db, a[1]))
+    return Map(_flat(hs.hgetall(ctx.t, ctx.db, a[1])))
 
 
 @command("hkeys", 2, "readonly")

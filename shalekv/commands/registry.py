@@ -7,15 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shalekv.commands.reply import OK, Status  # noqa: F401  (handlers import them here)
 from shalekv.errors import SYNTAX, ResponseError
 from shalekv.types.keyspace import Store, Txn
-
-
-class Status(bytes):
-    """A simple-string reply (`+OK`), as opposed to a bulk string."""
-
-
-OK = Status(b"OK")
 
 
 class Context:
@@ -36,7 +30,7 @@ class Context:
         return self.txn
 
 
-Handler = Callable[[Context, list[bytes]], Any]
+Handler = Callable[[Any, list[bytes]], Any]  # Context, or the server's Client
 
 
 @dataclass(frozen=True)
@@ -48,6 +42,7 @@ class Command:
     last_key: int
     step: int
     handler: Handler
+    subcommands: dict[bytes, Command] | None = None  # CLIENT, CONFIG ...: by lowercase name
 
     def check_arity(self, n: int) -> None:
         if (self.arity > 0 and n != self.arity) or n < -self.arity:
@@ -58,13 +53,63 @@ TABLE: dict[bytes, Command] = {}
 
 
 def command(
-    name: str, arity: int, flags: str = "", first: int = 1, last: int = 1, step: int = 1
+    name: str,
+    arity: int,
+    flags: str = "",
+    first: int = 1,
+    last: int = 1,
+    step: int = 1,
+    table: dict[bytes, Command] | None = None,
 ) -> Callable[[Handler], Handler]:
+    """Register a handler; `table` is TABLE (data commands, shared by the embedded API
+    and the server) unless given (the server's own commands)."""
+
     def register(fn: Handler) -> Handler:
-        TABLE[name.encode()] = Command(name, arity, frozenset(flags.split()), first, last, step, fn)
+        cmd = Command(name, arity, frozenset(flags.split()), first, last, step, fn)
+        (TABLE if table is None else table)[name.encode()] = cmd
         return fn
 
     return register
+
+
+def container(name: str, table: dict[bytes, Command], flags: str = "") -> Command:
+    """A command whose first argument names a subcommand (CLIENT SETNAME ...)."""
+
+    def no_subcommand(ctx: Context, a: list[bytes]) -> Any:
+        raise unknown_subcommand(a)
+
+    cmd = Command(name, -2, frozenset(flags.split()), 0, 0, 0, no_subcommand, {})
+    table[name.encode()] = cmd
+    return cmd
+
+
+def subcommand(
+    parent: Command,
+    name: str,
+    arity: int,
+    flags: str = "",
+    first: int = 0,
+    last: int = 0,
+    step: int = 0,
+) -> Callable[[Handler], Handler]:
+    """Register `PARENT NAME`; arity counts both words, as Redis's does."""
+
+    def register(fn: Handler) -> Handler:
+        full = f"{parent.name}|{name}"
+        assert parent.subcommands is not None
+        parent.subcommands[name.encode()] = Command(
+            full, arity, frozenset(flags.split()), first, last, step, fn
+        )
+        return fn
+
+    return register
+
+
+def unknown_subcommand(args: list[bytes]) -> ResponseError:
+    return ResponseError(
+        f"unknown subcommand '{args[1][:128].decode('utf-8', 'replace')}'. "
+        f"Try {args[0].decode('utf-8', 'replace').upper()} HELP."
+    )
 
 
 def unknown(args: list[bytes]) -> ResponseError:

@@ -39,3 +39,7 @@ def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
         return bool(exp) and exp < safe_before
 
     return dead
+
+
+# The engine option naming this module's factory (embedded API and server install it).
+COMPACTION_FILTER = "shalekv.types.compaction_filter:make_filter"

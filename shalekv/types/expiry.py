@@ -16,12 +16,16 @@ BUDGET = 0.025  # seconds of work per cycle at most (Redis: 25 % of a 100 ms tic
 
 
 class ExpiryCycle:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, thread: bool = True) -> None:
+        """thread=False: the owner calls run_once() HZ times a second (the server does,
+        from its event loop)."""
         self.store = store
         self.expired = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shalekv-expiry", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self._run, name="shalekv-expiry", daemon=True)
+            self._thread.start()
 
     def run_once(self) -> int:
         """One cycle over every database; returns how many keys expired."""
@@ -51,4 +55,5 @@ class ExpiryCycle:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()

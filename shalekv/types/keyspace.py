@@ -58,6 +58,10 @@ class Store:
         self.watchers: dict[tuple[int, bytes], list[list[bool]]] = {}
         self.scan_cursors: dict[int, bytes] = {}
         self._next_cursor = 1
+        # INFO stats: reads of present/absent keys by read commands, keys expired
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        self.expired_keys = 0
 
     def new_version(self) -> int:
         """A collection version never used before in this store, also across restarts:
@@ -87,7 +91,7 @@ class Txn:
     """One atomic unit of work: build it and commit() it while holding store.lock
     (commands.registry.dispatch does; nothing is written if commit() is not reached)."""
 
-    __slots__ = ("store", "engine", "batch", "pending", "rdels", "now", "counts")
+    __slots__ = ("store", "engine", "batch", "pending", "rdels", "now", "counts", "count_reads")
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -97,6 +101,7 @@ class Txn:
         self.rdels: list[tuple[bytes, bytes]] = []
         self.now = time.time_ns() // 1_000_000
         self.counts: dict[int, list[int]] = {}
+        self.count_reads = False  # the server sets it for read commands (keyspace_hits)
 
     # ------------------------------------------------------------ raw reads/writes
 
@@ -212,12 +217,17 @@ class Txn:
         """The key's metadata, or None if absent or expired (deleting it, as Redis's
         lazy expiry does)."""
         m = self.get(enc.META + _U16.pack(db) + key)
-        if m is None:
-            return None
-        exp = _I64.unpack_from(m, 2)[0]
-        if exp and exp < self.now:
-            self.del_key(db, key, m)
-            return None
+        if m is not None:
+            exp = _I64.unpack_from(m, 2)[0]
+            if exp and exp < self.now:
+                self.del_key(db, key, m)
+                self.store.expired_keys += 1
+                m = None
+        if self.count_reads:
+            if m is None:
+                self.store.keyspace_misses += 1
+            else:
+                self.store.keyspace_hits += 1
         return m
 
     def lookup(self, db: int, key: bytes, kind: int) -> bytes | None:
@@ -460,6 +470,7 @@ def expire_cycle(t: Txn, db: int, limit: int) -> int:
         m = t.get(enc.META + _U16.pack(db) + key)
         if m is not None and enc.expire_of(m) == exp:
             t.del_key(db, key, m)
+            t.store.expired_keys += 1
         else:  # stale entry: cannot happen while every path keeps the index
             t.delete(xk)
         n += 1

@@ -1,0 +1,343 @@
+"""The RESP codec, sans I/O (as h11): bytes in -> argument lists out; replies -> bytes.
+
+Requests are parsed as Redis's processMultibulkBuffer/processInlineBuffer do, so that
+every malformed input gets Redis's own `Protocol error: ...` text at the same point of
+the stream (docs/decisions.md D13 says why this is not hiredis). Replies are encoded
+for RESP2 or RESP3 from the shapes in `shalekv.commands.reply`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shalekv.commands.reply import NULL_ARRAY, Map, Pairs, Push, SetReply, Status, Verbatim
+from shalekv.errors import ResponseError
+
+INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: a header or inline line longer is an error
+BIG_ARG = 32 * 1024  # PROTO_MBULK_BIG_ARG: past this, a pending bulk is gathered in chunks
+UNAUTH_MULTIBULK = 1024 * 1024  # Redis 7 caps request sizes until AUTH succeeds
+UNAUTH_BULK = 16384
+INT_MAX = 2**31 - 1
+
+
+class ProtocolError(Exception):
+    """The request stream is malformed; the text is Redis's reply (without `ERR `)."""
+
+
+def _ll(s: bytes) -> int | None:
+    """Redis's string2ll: an optional '-', then 0 or digits not starting with 0; int64."""
+    neg = s[:1] == b"-"
+    d = s[1:] if neg else s
+    if not d.isdigit() or (d[0] == 48 and (len(d) > 1 or neg)):
+        return None
+    v = int(d)
+    if neg:
+        v = -v
+    return v if -(2**63) <= v < 2**63 else None
+
+
+class RequestParser:
+    """Feed bytes, take complete requests one at a time (the caller runs each before
+    asking for the next: whether a client is authenticated changes the limits)."""
+
+    __slots__ = ("buf", "pos", "chunks", "pending", "need", "max_bulk")
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
+        self.buf = b""
+        self.pos = 0
+        self.chunks: list[bytes] = []  # a large bulk arriving: joined once it is whole
+        self.pending = 0
+        self.need = 0
+        self.max_bulk = max_bulk
+
+    def feed(self, data: bytes) -> None:
+        if self.need:
+            self.chunks.append(data)
+            self.pending += len(data)
+            if self.pending < self.need:
+                return
+            data = b"".join(self.chunks)
+            self.chunks = []
+            self.pending = self.need = 0
+        if self.pos >= len(self.buf):
+            self.buf = data
+        else:
+            self.buf = self.buf[self.pos :] + data
+        self.pos = 0
+
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed (for client-query-buffer-limit)."""
+        return len(self.buf) - self.pos + self.pending
+
+    def next(self, authenticated: bool = True) -> list[bytes] | None:
+        """The next complete request, None if more bytes are needed; raises
+        ProtocolError. Empty requests (`*0`, blank lines) are skipped."""
+        while True:
+            buf = self.buf
+            pos = self.pos
+            if pos >= len(buf):
+                return None
+            if buf[pos] == 42:  # '*'
+                r = self._multibulk(buf, pos, authenticated)
+            else:
+                r = self._inline(buf, pos)
+            if r is None or r:
+                return r
+
+    def _multibulk(self, buf: bytes, pos: int, authenticated: bool) -> list[bytes] | None:
+        n = len(buf)
+        nl = buf.find(b"\r", pos)
+        if nl < 0:
+            if n - pos > INLINE_MAX:
+                raise ProtocolError("Protocol error: too big mbulk count string")
+            return None
+        if nl > n - 2:
+            return None
+        count = _ll(buf[pos + 1 : nl])
+        if count is None or count > INT_MAX:
+            raise ProtocolError("Protocol error: invalid multibulk length")
+        if count > UNAUTH_MULTIBULK and not authenticated:
+            raise ProtocolError("Protocol error: unauthenticated multibulk length")
+        p = nl + 2
+        if count <= 0:
+            self.pos = p
+            return []
+        args: list[bytes] = []
+        append = args.append
+        find = buf.find
+        for _ in range(count):
+            nl = find(b"\r", p)
+            if nl < 0:
+                if n - p > INLINE_MAX:
+                    raise ProtocolError("Protocol error: too big bulk count string")
+                return None
+            if nl > n - 2:
+                return None
+            if buf[p] != 36:  # '$'
+                raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
+            blen = _ll(buf[p + 1 : nl])
+            if blen is None or blen < 0 or blen > self.max_bulk:
+                raise ProtocolError("Protocol error: invalid bulk length")
+            if blen > UNAUTH_BULK and not authenticated:
+                raise ProtocolError("Protocol error: unauthenticated bulk length")
+            p = nl + 2
+            end = p + blen
+            if end + 2 > n:
+                if blen >= BIG_ARG:  # wait for the whole bulk before parsing again
+                    self.buf = buf[self.pos :]
+                    self.pos = 0
+                    self.chunks = [self.buf]
+                    self.pending = len(self.buf)
+                    self.need = end + 2 - pos
+                    self.buf = b""
+                return None
+            append(buf[p:end])  # as Redis, the 2 bytes after a bulk are not checked
+            p = end + 2
+        self.pos = p
+        return args
+
+    def _inline(self, buf: bytes, pos: int) -> list[bytes] | None:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > INLINE_MAX:
+                raise ProtocolError("Protocol error: too big inline request")
+            return None
+        end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+        args = split_args(buf[pos:end])
+        if args is None:
+            raise ProtocolError("Protocol error: unbalanced quotes in request")
+        self.pos = nl + 1
+        return args
+
+
+_SPACE = frozenset(b" \n\r\t\v\f")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Redis's sdssplitargs: whitespace-separated words, "..." with \\xHH and \\n-style
+    escapes, '...' with \\' only; None for unbalanced quotes."""
+    if b'"' not in line and b"'" not in line:
+        return line.split()
+    out: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return out
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if (
+                    c == 92
+                    and i + 3 < n
+                    and line[i + 1] == 120
+                    and line[i + 2] in _HEX
+                    and line[i + 3] in _HEX
+                ):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    cur.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None  # closing quote must be followed by a space
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            elif insq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in _SPACE:
+                    break
+                if c == 34:
+                    inq = True
+                elif c == 39:
+                    insq = True
+                else:
+                    cur.append(c)
+            i += 1
+        out.append(bytes(cur))
+
+
+# ---------------------------------------------------------------- replies
+
+CRLF = b"\r\n"
+NULL_BULK = b"$-1\r\n"
+NULL_ARRAY2 = b"*-1\r\n"
+NULL3 = b"_\r\n"
+OK_REPLY = b"+OK\r\n"
+QUEUED = b"+QUEUED\r\n"
+PONG = b"+PONG\r\n"
+_BIG = 16 * 1024  # bulks longer than this are appended as they are, not copied into a header
+
+
+def error_line(e: BaseException) -> bytes:
+    """`-ERR text` (or `-CODE text` for errors that carry their own code), with CR/LF
+    turned into spaces as Redis's addReplyErrorFormat does."""
+    text = str(e)
+    prefix = getattr(e, "err_prefix", "ERR ")
+    line = (prefix + text).encode("utf-8", "surrogateescape")
+    if b"\r" in line or b"\n" in line:
+        line = line.replace(b"\r", b" ").replace(b"\n", b" ")
+    return b"-" + line + CRLF
+
+
+def format_double(d: float) -> bytes:
+    """addReplyDouble (Redis 7.0): "%.17g", inf as "inf"/"-inf"."""
+    if math.isinf(d):
+        return b"inf" if d > 0 else b"-inf"
+    return b"%.17g" % d
+
+
+def encode(out: list[bytes], v: Any, proto: int) -> None:
+    """Append the RESP encoding of reply v to out."""
+    t = type(v)
+    if t is bytes:
+        n = len(v)
+        if n < _BIG:
+            out.append(b"$%d\r\n%b\r\n" % (n, v))
+        else:
+            out += (b"$%d\r\n" % n, v, CRLF)
+    elif t is int:
+        out.append(b":%d\r\n" % v)
+    elif t is Status:
+        out.append(b"+%b\r\n" % v)
+    elif v is None:
+        out.append(NULL_BULK if proto == 2 else NULL3)
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(v))
+        for x in v:
+            encode(out, x, proto)
+    elif t is float:
+        if proto == 2:
+            s = format_double(v)
+            out.append(b"$%d\r\n%b\r\n" % (len(s), s))
+        else:
+            out.append(b",%b\r\n" % format_double(v))
+    elif t is Map:
+        out.append(b"%%%d\r\n" % (len(v) // 2) if proto == 3 else b"*%d\r\n" % len(v))
+        for x in v:
+            encode(out, x, proto)
+    elif t is Pairs:
+        if proto == 3:
+            out.append(b"*%d\r\n" % (len(v) // 2))
+            for i in range(0, len(v), 2):
+                out.append(b"*2\r\n")
+                encode(out, v[i], proto)
+                encode(out, v[i + 1], proto)
+        else:
+            out.append(b"*%d\r\n" % len(v))
+            for x in v:
+                encode(out, x, proto)
+    elif t is SetReply or t is Push:
+        out.append(
+            (b"~%d\r\n" if t is SetReply else b">%d\r\n") % len(v)
+            if proto == 3
+            else b"*%d\r\n" % len(v)
+        )
+        for x in v:
+            encode(out, x, proto)
+    elif v is NULL_ARRAY:
+        out.append(NULL_ARRAY2 if proto == 2 else NULL3)
+    elif t is Verbatim:
+        if proto == 3:
+            out.append(b"=%d\r\ntxt:%b\r\n" % (len(v) + 4, v))
+        else:
+            out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    elif t is bool:
+        out.append((b"#t\r\n" if v else b"#f\r\n") if proto == 3 else b":%d\r\n" % v)
+    elif isinstance(v, BaseException):
+        out.append(error_line(v))
+    elif isinstance(v, bytes):  # another bytes subclass
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    elif isinstance(v, int):
+        out.append(b":%d\r\n" % v)
+    elif isinstance(v, dict):
+        flat = Map(x for kv in v.items() for x in kv)
+        encode(out, flat, proto)
+    elif isinstance(v, (set, frozenset)):
+        encode(out, SetReply(v), proto)
+    else:
+        raise TypeError(f"no RESP encoding for {t.__name__}")
+
+
+def encode_one(v: Any, proto: int = 2) -> bytes:
+    out: list[bytes] = []
+    encode(out, v, proto)
+    return b"".join(out)
+
+
+__all__ = [
+    "ProtocolError",
+    "RequestParser",
+    "ResponseError",
+    "encode",
+    "encode_one",
+    "error_line",
+    "split_args",
+]
