@@ -79,6 +79,10 @@ class Server:
         self.expiry: ExpiryCycle | None = None
         self.ports: dict[str, int] = {}
         self.extensions: dict[str, Any] = {}  # pubsub, blocking, monitor ... by name
+        from shalekv.server.commands.table import SERVER_INIT
+
+        for init in SERVER_INIT:
+            init(self)
 
     def next_client_id(self) -> int:
         self._client_ids += 1

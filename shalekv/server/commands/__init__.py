@@ -4,7 +4,14 @@ server's own (connection, transactions, admin, introspection, pub/sub, blocking)
 from __future__ import annotations
 
 from shalekv.commands import TABLE
-from shalekv.server.commands import admin, connection, transactions  # noqa: F401  (register)
+from shalekv.server.commands import (  # noqa: F401  (register)
+    admin,
+    blocking,
+    connection,
+    introspection,
+    pubsub,
+    transactions,
+)
 from shalekv.server.commands.table import SERVER
 
 SERVER_TABLE = {**TABLE, **SERVER}

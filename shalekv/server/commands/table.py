@@ -7,6 +7,13 @@ command does not read or write keys, so it runs without a store transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from shalekv.commands.registry import Command
 
 SERVER: dict[bytes, Command] = {}
+
+# Called with each new Server (before it listens): modules that need per-server state
+# or hooks (pub/sub hub, blocked clients, metrics) install them here.
+SERVER_INIT: list[Callable[[Any], None]] = []

@@ -1,0 +1,1 @@
+"""The Redis-protocol server (`shalekv server`): codec, connections, server commands."""
