@@ -20,6 +20,7 @@ from redis.utils import safe_str
 
 from shalekv.commands import Context, dispatch
 from shalekv.commands.registry import lookup
+from shalekv.commands.reply import NULL_ARRAY
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
 from shalekv.types import encoding as enc
@@ -121,6 +122,8 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         return [encode(a) for a in args]
 
     def _reply(self, name: str, r: Any, options: dict[str, Any]) -> Any:
+        if r is NULL_ARRAY:  # RESP's null array is Python's None, as redis-py reads it
+            r = None
         if options:
             if self._decode and not options.pop("_never_decode", False):
                 r = _decode(r, self._encoder)

@@ -64,6 +64,8 @@ class ResponseError(ShaleError, _redis.ResponseError):
 class WrongTypeError(ResponseError):
     """The key holds a value of another type (Redis's WRONGTYPE)."""
 
+    err_prefix = ""  # the text carries its own code
+
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or WRONGTYPE)
 

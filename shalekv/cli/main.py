@@ -485,6 +485,66 @@ def server(
     run(cfg)
 
 
+@app.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
+def cli(
+    command: Annotated[
+        list[str] | None, typer.Argument(help="A command to run once; none: a prompt.")
+    ] = None,
+    host: Annotated[str, typer.Option("-h", help="Server hostname.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("-p", help="Server port.")] = 7379,
+    socket_path: Annotated[
+        str | None, typer.Option("-s", help="Unix socket (overrides -h and -p).")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option("-a", "--pass", help="Password (or $SHALEKV_CLI_AUTH).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="ACL user for AUTH.")] = None,
+    db: Annotated[int, typer.Option("-n", help="Database number.")] = 0,
+    resp3: Annotated[bool, typer.Option("-3", help="Speak RESP3 (HELLO 3).")] = False,
+    resp2: Annotated[bool, typer.Option("-2", help="Speak RESP2 (the default).")] = False,
+    repeat: Annotated[int, typer.Option("-r", help="Run the command N times.")] = 1,
+    interval: Annotated[float, typer.Option("-i", help="Seconds to wait between -r runs.")] = 0,
+    stdin_arg: Annotated[bool, typer.Option("-x", help="Read the last argument from stdin.")] = (
+        False
+    ),
+    errcode: Annotated[bool, typer.Option("-e", help="Exit 1 on an error reply.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Raw replies even on a terminal.")] = False,
+    no_raw: Annotated[
+        bool, typer.Option("--no-raw", help="Formatted replies even when not a terminal.")
+    ] = False,
+    show_pushes: Annotated[
+        str | None, typer.Option("--show-pushes", help="yes|no: print RESP3 pushes.")
+    ] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Connect with TLS.")] = False,
+    sni: Annotated[str | None, typer.Option("--sni", help="TLS server name.")] = None,
+    cacert: Annotated[str | None, typer.Option("--cacert", help="CA file to verify with.")] = None,
+    cert: Annotated[str | None, typer.Option("--cert", help="Client certificate.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Client private key.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Skip TLS certificate verification.")
+    ] = False,
+    no_auth_warning: Annotated[
+        bool, typer.Option("--no-auth-warning", help="No warning about -a.")
+    ] = False,
+) -> None:
+    """A small Redis client, as redis-cli: run one command, or a prompt without one.
+
+    With a command, runs it and prints the reply (raw when stdout is not a terminal);
+    without, a prompt with history (~/.shalekv_cli_history). Exit 0 (1 on an error
+    reply with -e; 2 if the server cannot be reached)."""
+    from shalekv.cli.client import Options, run
+
+    pushes = None if show_pushes is None else show_pushes.lower().startswith("y")
+    opts = Options(
+        host=host, port=port, socket_path=socket_path, password=password, user=user, db=db,
+        resp3=resp3, resp2=resp2, repeat=repeat, interval=interval, stdin_arg=stdin_arg,
+        errcode=errcode, raw=True if raw else False if no_raw else None,
+        show_pushes=pushes, tls=tls, sni=sni, cacert=cacert, cert=cert, key=key,
+        insecure=insecure, no_auth_warning=no_auth_warning,
+    )  # fmt: skip
+    raise typer.Exit(run(opts, command or []))
+
+
 def main() -> None:
     """Console-script entry point (`shalekv = "shalekv.cli.main:main"`)."""
     app()

@@ -6,7 +6,7 @@ from typing import Any
 
 from shalekv.commands.cursor import random_count, scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import OK, Context, Status, command, syntax
-from shalekv.commands.reply import Map
+from shalekv.commands.reply import Map, Pairs
 from shalekv.errors import VALUE_OUT_OF_RANGE, ResponseError
 from shalekv.types import hashes as hs
 from shalekv.types.numbers import INT64_MAX, parse_int
@@ -97,6 +97,7 @@ def hincrbyfloat(ctx: Context, a: list[bytes]) -> bytes:
 
 @command("hrandfield", -2, "readonly")
 def hrandfield(ctx: Context, a: list[bytes]) -> bytes | None | list[bytes]:
+    """HRANDFIELD key [count [WITHVALUES]]."""
     if len(a) == 2:
         one = hs.hrandfield(ctx.t, ctx.db, a[1], None)
         return None if one is None else one[0][0]
@@ -107,7 +108,8 @@ def hrandfield(ctx: Context, a: list[bytes]) -> bytes | None | list[bytes]:
     if withvalues and not -_HALF <= count <= _HALF:
         raise ResponseError(VALUE_OUT_OF_RANGE)
     picks = hs.hrandfield(ctx.t, ctx.db, a[1], count) or []
-    return _flat(picks) if withvalues else [f for f, _ in picks]
+    # RESP3: an array of [field, value] pairs (Redis 7.0 hrandfieldWithCountCommand).
+    return Pairs(_flat(picks)) if withvalues else [f for f, _ in picks]
 
 
 @command("hscan", -3, "readonly")

@@ -8,6 +8,7 @@ direction and COUNT before touching any key.
 from __future__ import annotations
 
 from shalekv.commands.registry import OK, Context, Status, command, syntax
+from shalekv.commands.reply import NULL_ARRAY
 from shalekv.errors import (
     LMPOP_COUNT_POSITIVE,
     LPOS_COUNT_NEGATIVE,
@@ -66,9 +67,10 @@ def rpushx(ctx: Context, a: list[bytes]) -> int:
 # ---------------------------------------------------------------- pop
 
 
-def _pop_generic(ctx: Context, a: list[bytes], left: bool) -> bytes | list[bytes] | None:
+def _pop_generic(ctx: Context, a: list[bytes], left: bool) -> object:
     """LPOP/RPOP key [count]: one element (bulk) without count, an array with it; a
-    missing key answers nil either way; count 0 answers [] for an existing list."""
+    missing key answers a null bulk without count, a null array with it (Redis 7.0
+    popGenericCommand: addReplyNullArray); count 0 answers [] for an existing list."""
     if len(a) > 3:
         raise ResponseError(f"wrong number of arguments for '{a[0].decode().lower()}' command")
     if len(a) == 2:
@@ -76,22 +78,23 @@ def _pop_generic(ctx: Context, a: list[bytes], left: bool) -> bytes | list[bytes
         return None if r is None else r[0]
     count = _non_negative(a[2], POSITIVE)
     if count == 0:
-        return None if ls.llen(ctx.t, ctx.db, a[1]) == 0 else []
-    return ls.pop(ctx.t, ctx.db, a[1], left, count)
+        return NULL_ARRAY if ls.llen(ctx.t, ctx.db, a[1]) == 0 else []
+    r = ls.pop(ctx.t, ctx.db, a[1], left, count)
+    return NULL_ARRAY if r is None else r
 
 
 @command("lpop", -2, "write fast")
-def lpop(ctx: Context, a: list[bytes]) -> bytes | list[bytes] | None:
+def lpop(ctx: Context, a: list[bytes]) -> object:
     return _pop_generic(ctx, a, True)
 
 
 @command("rpop", -2, "write fast")
-def rpop(ctx: Context, a: list[bytes]) -> bytes | list[bytes] | None:
+def rpop(ctx: Context, a: list[bytes]) -> object:
     return _pop_generic(ctx, a, False)
 
 
 @command("lmpop", -4, "write movablekeys", 0, 0, 0)
-def lmpop(ctx: Context, a: list[bytes]) -> list[object] | None:
+def lmpop(ctx: Context, a: list[bytes]) -> object:
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -> [key, [elements]]."""
     numkeys = parse_int(a[1], NUMKEYS_POSITIVE)
     if numkeys < 1:
@@ -111,7 +114,7 @@ def lmpop(ctx: Context, a: list[bytes]) -> list[object] | None:
         else:
             raise syntax()
     r = ls.mpop(ctx.t, ctx.db, a[2:where], left, 1 if count == -1 else count)
-    return None if r is None else [r[0], r[1]]
+    return NULL_ARRAY if r is None else [r[0], r[1]]  # Redis: addReplyNullArray
 
 
 def _move(ctx: Context, src: bytes, dst: bytes, src_left: bool, dst_left: bool) -> bytes | None:

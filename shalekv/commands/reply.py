@@ -19,6 +19,12 @@ class Verbatim(bytes):
     """Text Redis sends as a RESP3 verbatim string (`=`; INFO, CLIENT LIST); bulk in RESP2."""
 
 
+class DoubleText(bytes):
+    """A double already formatted as addReplyDouble's text ("%.17g", "inf"): a bulk in
+    RESP2, a double (`,`) in RESP3. For the replies redis-py has no RESP2 callback
+    for (ZRANDMEMBER, ZDIFF, ZMPOP), so the embedded API keeps seeing bytes."""
+
+
 class Map(list):  # type: ignore[type-arg]
     """A flat [k1, v1, k2, v2, ...] that RESP3 sends as a map (`%`)."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from shalekv.commands.cursor import random_count, scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import Context, command, syntax
+from shalekv.commands.reply import SetReply
 from shalekv.errors import (
     LIMIT_NEGATIVE,
     NUMKEYS_POSITIVE,
@@ -31,7 +32,7 @@ def srem(ctx: Context, a: list[bytes]) -> int:
 
 @command("smembers", 2, "readonly")
 def smembers(ctx: Context, a: list[bytes]) -> list[bytes]:
-    return st.smembers(ctx.t, ctx.db, a[1])
+    return SetReply(st.smembers(ctx.t, ctx.db, a[1]))  # RESP3 set, as Redis
 
 
 @command("sismember", 3, "readonly fast")
@@ -58,7 +59,9 @@ def spop(ctx: Context, a: list[bytes]) -> bytes | None | list[bytes]:
         count = parse_int(a[2], POSITIVE)
         if count < 0:
             raise ResponseError(POSITIVE)
-    return st.spop(ctx.t, ctx.db, a[1], count)
+    r = st.spop(ctx.t, ctx.db, a[1], count)
+    # With a count Redis 7.0 replies a set (spopWithCountCommand), also when empty.
+    return SetReply(r) if isinstance(r, list) else r
 
 
 @command("srandmember", -2, "readonly")
@@ -76,17 +79,17 @@ def smove(ctx: Context, a: list[bytes]) -> int:
 
 @command("sinter", -2, "readonly", 1, -1)
 def sinter(ctx: Context, a: list[bytes]) -> list[bytes]:
-    return st.combine(ctx.t, ctx.db, "inter", a[1:])
+    return SetReply(st.combine(ctx.t, ctx.db, "inter", a[1:]))
 
 
 @command("sunion", -2, "readonly", 1, -1)
 def sunion(ctx: Context, a: list[bytes]) -> list[bytes]:
-    return st.combine(ctx.t, ctx.db, "union", a[1:])
+    return SetReply(st.combine(ctx.t, ctx.db, "union", a[1:]))
 
 
 @command("sdiff", -2, "readonly", 1, -1)
 def sdiff(ctx: Context, a: list[bytes]) -> list[bytes]:
-    return st.combine(ctx.t, ctx.db, "diff", a[1:])
+    return SetReply(st.combine(ctx.t, ctx.db, "diff", a[1:]))
 
 
 @command("sinterstore", -3, "write denyoom", 1, -1)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from shalekv.commands.keys import abs_ms
 from shalekv.commands.registry import OK, Context, Status, command, syntax
-from shalekv.errors import BIT_VALUE, INVALID_EXPIRE, ResponseError
+from shalekv.errors import BIT_OFFSET, BIT_VALUE, INVALID_EXPIRE, ResponseError
 from shalekv.types import strings as st
+from shalekv.types.encoding import STRING
 from shalekv.types.numbers import INT64_MIN, parse_int
 
 _EXPIRE_UNITS = {b"EX": (1000, False), b"PX": (1, False), b"EXAT": (1000, True), b"PXAT": (1, True)}
@@ -177,9 +178,11 @@ def incrbyfloat(ctx: Context, a: list[bytes]) -> bytes:
 
 
 def _bit_offset(b: bytes) -> int:
-    from shalekv.errors import BIT_OFFSET
-
-    return parse_int(b, BIT_OFFSET)
+    """getBitOffsetFromArgument: checked (range included) before the bit value."""
+    v = parse_int(b, BIT_OFFSET)
+    if not 0 <= v < st.MAX_STRING * 8:
+        raise ResponseError(BIT_OFFSET)
+    return v
 
 
 @command("setbit", 4, "write denyoom")
@@ -211,7 +214,12 @@ def _unit(a: list[bytes], i: int) -> bool:
 
 @command("bitcount", -2, "readonly")
 def bitcount(ctx: Context, a: list[bytes]) -> int:
-    if len(a) == 3:
+    """BITCOUNT key [start end [BYTE|BIT]]: as Redis 7.0 bitcountCommand, the key is
+    looked up first (a missing key answers 0 whatever follows, a wrong type wins),
+    then start, end and the unit."""
+    if ctx.t.lookup(ctx.db, a[1], STRING) is None:
+        return 0
+    if len(a) not in (2, 4, 5):
         raise syntax()
     start = end = None
     bits = False
@@ -223,12 +231,24 @@ def bitcount(ctx: Context, a: list[bytes]) -> int:
 
 @command("bitpos", -3, "readonly")
 def bitpos(ctx: Context, a: list[bytes]) -> int:
+    """BITPOS key bit [start [end [BYTE|BIT]]], in Redis 7.0 bitposCommand's order: the
+    bit, then the key (a missing key answers before any other argument is read, a
+    wrong type before the range), then start, the unit, end."""
     bit = parse_int(a[2])
     if bit not in (0, 1):
         raise ResponseError("The bit argument must be 1 or 0.")
+    if ctx.t.lookup(ctx.db, a[1], STRING) is None:
+        return -1 if bit else 0
+    if len(a) > 6:
+        raise syntax()
     start = parse_int(a[3]) if len(a) > 3 else None
+    bits = False
+    if len(a) == 6:
+        u = a[5].upper()
+        if u not in (b"BIT", b"BYTE"):
+            raise syntax()
+        bits = u == b"BIT"
     end = parse_int(a[4]) if len(a) > 4 else None
-    bits = _unit(a, 5)
     return st.bitpos(ctx.t, ctx.db, a[1], bit, start, end, bits)
 
 

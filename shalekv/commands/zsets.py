@@ -3,7 +3,10 @@
 
 Scores go out as Python floats where redis-py's RESP2 callbacks float() the reply
 (ZSCORE, ZRANGE ...); ZDIFF, ZRANDMEMBER and ZMPOP have no such callback, so their
-scores are the bulk strings Redis 7.0 sends (addReplyDouble: "%.17g", "inf", "-inf").
+scores are `DoubleText`, the text Redis 7.0's addReplyDouble sends ("%.17g", "inf",
+"-inf"): a bulk in RESP2 and for the embedded API, a double in RESP3. ZSCAN's scores
+are bulk strings in both protocols, as in Redis. Score pairs are `Pairs` (RESP3 nests
+them), except ZPOPMIN/ZPOPMAX without a count, which stay flat in RESP3 too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from shalekv.commands.cursor import scan_cursor, scan_options, scan_reply, scan_start
 from shalekv.commands.registry import Context, command, syntax
+from shalekv.commands.reply import NULL_ARRAY, DoubleText, Pairs
 from shalekv.errors import (
     LIMIT_NEGATIVE,
     LMPOP_COUNT_POSITIVE,
@@ -144,8 +148,10 @@ def _flat(pairs: zs.Pairs) -> list[Any]:
     return [x for p in pairs for x in p]
 
 
-def _flat_raw(pairs: zs.Pairs) -> list[bytes]:
-    return [x for m, s in pairs for x in (m, format_score(s))]
+def _flat_raw(pairs: zs.Pairs) -> Pairs:
+    """Score pairs with scores as addReplyDouble text: bulks in RESP2 (what the
+    embedded API returns for them), doubles in RESP3."""
+    return Pairs(x for m, s in pairs for x in (m, DoubleText(format_score(s))))
 
 
 # ---------------------------------------------------------------- ZADD, ZINCRBY, ZREM
@@ -178,13 +184,23 @@ def zadd(ctx: Context, a: list[bytes]) -> int | float | None:
     pairs = [(parse_score(a[j]), a[j + 1]) for j in range(i, len(a), 2)]
     added, updated, last = zs.add(ctx.t, ctx.db, a[1], pairs, nx, xx, gt, lt, incr)
     if incr:
-        return last
+        return _incr_reply(pairs[0][0], added, last)
     return added + updated if b"CH" in flags else added
+
+
+def _incr_reply(incr: float, added: int, last: float | None) -> float | None:
+    """ZADD INCR / ZINCRBY reply: a new member's score is the increment as given, so
+    Redis answers -0 for an increment of -0 (the stored score is 0, as ours)."""
+    if added and last == 0.0 and math.copysign(1.0, incr) < 0:
+        return -0.0
+    return last
 
 
 @command("zincrby", 4, "write denyoom fast")
 def zincrby(ctx: Context, a: list[bytes]) -> float | None:
-    return zs.add(ctx.t, ctx.db, a[1], [(parse_score(a[2]), a[3])], incr=True)[2]
+    incr = parse_score(a[2])
+    added, _, last = zs.add(ctx.t, ctx.db, a[1], [(incr, a[3])], incr=True)
+    return _incr_reply(incr, added, last)
 
 
 @command("zrem", -3, "write fast")
@@ -284,7 +300,7 @@ def zrange_generic(
     if store:
         return zs.rangestore(t, db, a[1], a[first], kind, lo, hi, rev, offset, limit)
     r = zs.range_(t, db, a[first], kind, lo, hi, rev, offset, limit, withscores)
-    return _flat(r) if withscores else r  # type: ignore[arg-type]
+    return Pairs(_flat(r)) if withscores else r  # type: ignore[arg-type]
 
 
 @command("zrange", -4, "readonly")
@@ -345,9 +361,12 @@ def _zpop(ctx: Context, a: list[bytes], highest: bool) -> list[Any]:
     if len(a) > 3:
         raise syntax()
     count = _range_long(a[2], 0, INT64_MAX, POSITIVE) if len(a) == 3 else 1
+    # genericZpopCommand: with a count RESP3 nests [member, score] pairs; without
+    # one the reply stays a flat [member, score].
+    shape = Pairs if len(a) == 3 else list
     if not zs.check_type(ctx.t, ctx.db, a[1]) or count == 0:
-        return []
-    return _flat(zs.pop(ctx.t, ctx.db, a[1], count, highest))
+        return shape()
+    return shape(_flat(zs.pop(ctx.t, ctx.db, a[1], count, highest)))
 
 
 @command("zpopmin", -2, "write fast")
@@ -361,7 +380,7 @@ def zpopmax(ctx: Context, a: list[bytes]) -> list[Any]:
 
 
 @command("zmpop", -4, "write movablekeys", 0, 0, 0)
-def zmpop(ctx: Context, a: list[bytes]) -> list[Any] | None:
+def zmpop(ctx: Context, a: list[bytes]) -> Any:
     numkeys = _range_long(a[1], 1, INT64_MAX, NUMKEYS_POSITIVE)
     where = numkeys + 2
     if where >= len(a):
@@ -380,8 +399,8 @@ def zmpop(ctx: Context, a: list[bytes]) -> list[Any] | None:
         j += 1
     r = zs.mpop(ctx.t, ctx.db, a[2:where], max(count, 1), w == b"MAX")
     if r is None:
-        return None
-    return [r[0], [[m, format_score(s)] for m, s in r[1]]]
+        return NULL_ARRAY  # Redis: addReplyNullArray
+    return [r[0], [[m, DoubleText(format_score(s))] for m, s in r[1]]]
 
 
 # ---------------------------------------------------------------- union, inter, diff
@@ -435,7 +454,7 @@ def _setop(ctx: Context, a: list[bytes], numkeys_idx: int, store: bool, card: bo
         return zs.store(t, ctx.db, a[1], pairs)
     if not withscores:
         return [m for m, _ in pairs]
-    return _flat_raw(pairs) if op == zs.DIFF else _flat(pairs)
+    return _flat_raw(pairs) if op == zs.DIFF else Pairs(_flat(pairs))
 
 
 @command("zunion", -3, "readonly movablekeys", 0, 0, 0)
@@ -505,4 +524,5 @@ def zscan(ctx: Context, a: list[bytes]) -> list[Any]:
         return [b"0", []]
     count, match = scan_options(a, 3)
     last, pairs = zs.scan(t, db, a[1], scan_start(ctx, cursor), count, match)
-    return scan_reply(ctx, last, _flat(pairs))
+    # Scores as bulk strings in both protocols, as Redis's scanGenericCommand.
+    return scan_reply(ctx, last, [x for m, s in pairs for x in (m, format_score(s))])

@@ -29,6 +29,7 @@ from shalekv.types.keyspace import Store
 
 log = logging.getLogger("shalekv.server")
 
+# Byte for byte as Redis 7.0's clientAcceptHandler sends it (typo "Setup a an" included).
 PROTECTED = (
     b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
     b"password is set for the default user. In this mode connections are only accepted "
@@ -40,7 +41,7 @@ PROTECTED = (
     b"make this change permanent. 2) Alternatively you can just disable the protected mode "
     b"by editing the Redis configuration file, and setting the protected mode option to "
     b"'no', and then restarting the server. 3) If you started the server manually just for "
-    b"testing, restart it with the '--protected-mode no' option. 4) Set up an "
+    b"testing, restart it with the '--protected-mode no' option. 4) Setup a an "
     b"authentication password for the default user. NOTE: You only need to do one of the "
     b"above things in order for the server to start accepting connections from the "
     b"outside.\r\n"
@@ -78,11 +79,20 @@ class Server:
         self.stopping: asyncio.Event | None = None
         self.expiry: ExpiryCycle | None = None
         self.ports: dict[str, int] = {}
-        self.extensions: dict[str, Any] = {}  # pubsub, blocking, monitor ... by name
+        # pubsub, blocking, monitor ... by name; lists of hooks: "on_disconnect" and
+        # "on_reset" fn(client), "on_close" fn() as the server stops
+        self.extensions: dict[str, Any] = {}
+        config.listeners.append(self._config_changed)
         from shalekv.server.commands.table import SERVER_INIT
 
         for init in SERVER_INIT:
             init(self)
+
+    def _config_changed(self, name: str, value: Any) -> None:
+        """CONFIG SET of an option connected clients hold a copy of."""
+        if name == "proto-max-bulk-len":  # Redis reads server.proto_max_bulk_len per bulk
+            for c in self.clients.values():
+                c.parser.max_bulk = value
 
     def next_client_id(self) -> int:
         self._client_ids += 1
@@ -171,6 +181,11 @@ class Server:
                 await asyncio.wait_for(srv.wait_closed(), 1)
             except (TimeoutError, Exception):  # noqa: BLE001  # closing anyway
                 pass
+        for hook in self.extensions.get("on_close", ()):  # e.g. the /metrics listener
+            try:
+                hook()
+            except Exception:  # noqa: BLE001  # the store must be closed whatever happens
+                log.exception("on_close hook failed")
         if self.store is not None:
             log.info("closing the store")
             self.store.engine.close()
@@ -196,7 +211,7 @@ class Server:
                     if (
                         c.last_interaction < limit
                         and not c.blocked
-                        and not (c.channels or c.patterns)
+                        and not (c.channels or c.patterns or c.shard_channels)
                     ):
                         c.close()
             self.stats.sample(self)
@@ -208,12 +223,14 @@ class Server:
     def admit(self, client: Client, peer: Any) -> bytes | None:
         """None to accept a new connection, else the error line to send before closing."""
         cfg = self.config
-        if cfg["protected-mode"] and not cfg["requirepass"] and not _is_loopback(peer):
-            return PROTECTED
+        # Redis's order: maxclients (acceptCommonHandler), then the connection counts as
+        # received, then protected mode (clientAcceptHandler)
         if len(self.clients) >= cfg["maxclients"]:
             self.stats.rejected_connections += 1
             return MAX_CLIENTS
         self.stats.connections_received += 1
+        if cfg["protected-mode"] and not cfg["requirepass"] and not _is_loopback(peer):
+            return PROTECTED
         return None
 
     def forget(self, client: Client) -> None:
@@ -229,7 +246,7 @@ class Server:
     def check_output_limit(self, client: Client) -> None:
         """client-output-buffer-limit for pub/sub clients (others are paused instead)."""
         t = client.transport
-        if t is None or not (client.channels or client.patterns):
+        if t is None or not (client.channels or client.patterns or client.shard_channels):
             return
         hard, soft, secs = self.pubsub_limits()
         size = t.get_write_buffer_size()

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shalekv.server")
 
+# Replies (list pieces) gathered before process() writes them out mid-batch: with the
+# transport's pause_writing this bounds the memory one pipelined read can fill (a read
+# of 64 KiB of `GET big` would otherwise encode thousands of big replies at once).
+FLUSH_PIECES = 1024
+
 
 QUEUED = Status(b"QUEUED")
 
@@ -98,6 +103,7 @@ class Client(Context, asyncio.Protocol):
         # pub/sub
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()  # SSUBSCRIBE: Redis sets CLIENT_PUBSUB too
         self.flags = ""  # CLIENT LIST flags beyond the derived ones (e.g. "O" for MONITOR)
 
     # ------------------------------------------------------------ asyncio protocol
@@ -116,6 +122,11 @@ class Client(Context, asyncio.Protocol):
             transport.close()
             self.closing = True
             return
+        # uvloop builds the protocol at accept and calls this later: read the options
+        # again, a CONFIG SET may have run in between
+        cfg = self.server.config
+        self.parser.max_bulk = cfg["proto-max-bulk-len"]
+        self.authenticated = not cfg["requirepass"]
         self.server.clients[self.id] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -133,6 +144,8 @@ class Client(Context, asyncio.Protocol):
         if self.transport is not None and self.paused_reading:
             self.paused_reading = False
             self.transport.resume_reading()
+            if not self.closing and not self.blocked and self.parser.buffered():
+                self.process()  # requests left parsed-but-not-run when writing paused
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -163,6 +176,14 @@ class Client(Context, asyncio.Protocol):
                 if args is None:
                     break
                 self.execute(args)
+                if len(out) > FLUSH_PIECES:
+                    self.flush()
+                    if self.paused_reading:  # the peer is not reading: wait for it
+                        break
+        except Exception:  # a bug outside a handler (encoding, a hook): drop this client
+            log.exception("closing client %s after an internal error", self.addr)
+            out.clear()
+            self.close_after_reply = True
         finally:
             self.flush()
 
@@ -220,7 +241,11 @@ class Client(Context, asyncio.Protocol):
         if not self.authenticated and "no_auth" not in cmd.flags:
             self._reject(CodedError("NOAUTH Authentication required."), cmd)
             return
-        if self.proto == 2 and (self.channels or self.patterns) and name not in SUBSCRIBED_OK:
+        if (
+            self.proto == 2
+            and (self.channels or self.patterns or self.shard_channels)
+            and name not in SUBSCRIBED_OK
+        ):
             self._reject(
                 ResponseError(
                     f"Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -238,6 +263,13 @@ class Client(Context, asyncio.Protocol):
     def _reject(self, e: ResponseError, cmd: Command | None) -> None:
         if self.multi is not None:
             self.multi_dirty = True
+        if cmd is not None and cmd.name == "exec":
+            # rejectCommand -> execCommandAbort: a rejected EXEC discards the transaction
+            from shalekv.server.commands.transactions import discard_multi, unwatch_all
+
+            discard_multi(self)
+            unwatch_all(self)
+            e = CodedError(f"EXECABORT Transaction discarded because of: {e}")
         self.server.stats.rejected(cmd, e)
         self.reply(e)
 
@@ -253,6 +285,9 @@ class Client(Context, asyncio.Protocol):
                 r = e
                 failed = True
                 server.stats.error(e)
+            except Exception as e:  # noqa: BLE001  # a bug must not take the server down
+                r = self._internal_error(cmd, e)
+                failed = True
         else:
             store = self.store
             with store.lock:
@@ -268,6 +303,9 @@ class Client(Context, asyncio.Protocol):
                 except ShaleError as e:
                     log.error("%s failed: %s", cmd.name, e)
                     r = ResponseError(str(e))
+                    failed = True
+                except Exception as e:  # noqa: BLE001  # a bug: the Txn is not committed
+                    r = self._internal_error(cmd, e)
                     failed = True
                 finally:
                     self.txn = None
@@ -285,6 +323,13 @@ class Client(Context, asyncio.Protocol):
         if self.skip_this or self.skip_next:  # as call(): SKIP_NEXT becomes SKIP once
             self.skip_this = self.skip_next
             self.skip_next = False
+
+    def _internal_error(self, cmd: Command, e: Exception) -> ResponseError:
+        """An unexpected exception in a handler: log it, reply an error, stay up."""
+        log.error("internal error in %s from %s", cmd.name, self.addr, exc_info=e)
+        err = ResponseError(f"internal error: {type(e).__name__}")
+        self.server.stats.error(err)
+        return err
 
 
 def _fmt_addr(a: Any) -> str:

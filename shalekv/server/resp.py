@@ -11,12 +11,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from shalekv.commands.reply import NULL_ARRAY, Map, Pairs, Push, SetReply, Status, Verbatim
-from shalekv.errors import ResponseError
+from shalekv.commands.reply import (
+    NULL_ARRAY,
+    DoubleText,
+    Map,
+    Pairs,
+    Push,
+    SetReply,
+    Status,
+    Verbatim,
+)
+from shalekv.errors import ResponseError, WrongTypeError
 
 INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE: a header or inline line longer is an error
 BIG_ARG = 32 * 1024  # PROTO_MBULK_BIG_ARG: past this, a pending bulk is gathered in chunks
-UNAUTH_MULTIBULK = 1024 * 1024  # Redis 7 caps request sizes until AUTH succeeds
+UNAUTH_MULTIBULK = 10  # Redis 7.0 caps request sizes until AUTH succeeds
 UNAUTH_BULK = 16384
 INT_MAX = 2**31 - 1
 
@@ -96,6 +105,9 @@ class RequestParser:
             return None
         count = _ll(buf[pos + 1 : nl])
         if count is None or count > INT_MAX:
+            if 0 in buf[pos:nl]:
+                _stalled(n - pos, "mbulk count string")
+                return None
             raise ProtocolError("Protocol error: invalid multibulk length")
         if count > UNAUTH_MULTIBULK and not authenticated:
             raise ProtocolError("Protocol error: unauthenticated multibulk length")
@@ -115,9 +127,17 @@ class RequestParser:
             if nl > n - 2:
                 return None
             if buf[p] != 36:  # '$'
-                raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
+                if 0 in buf[p:nl]:
+                    _stalled(n - p, "bulk count string")
+                    return None
+                # %c: the raw byte (surrogateescape gives it back in error_line).
+                got = buf[p : p + 1].decode("utf-8", "surrogateescape")
+                raise ProtocolError(f"Protocol error: expected '$', got '{got}'")
             blen = _ll(buf[p + 1 : nl])
             if blen is None or blen < 0 or blen > self.max_bulk:
+                if 0 in buf[p:nl]:
+                    _stalled(n - p, "bulk count string")
+                    return None
                 raise ProtocolError("Protocol error: invalid bulk length")
             if blen > UNAUTH_BULK and not authenticated:
                 raise ProtocolError("Protocol error: unauthenticated bulk length")
@@ -143,12 +163,22 @@ class RequestParser:
             if len(buf) - pos > INLINE_MAX:
                 raise ProtocolError("Protocol error: too big inline request")
             return None
+        if 0 in buf[pos:nl]:
+            _stalled(len(buf) - pos, "inline request")
+            return None
         end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
         args = split_args(buf[pos:end])
         if args is None:
             raise ProtocolError("Protocol error: unbalanced quotes in request")
         self.pos = nl + 1
         return args
+
+
+def _stalled(pending: int, what: str) -> None:
+    """Redis finds a line's end with strchr, which stops at a NUL: a NUL before the
+    CR (LF for inline) reads as "no line end yet", until the 64 KiB limit."""
+    if pending > INLINE_MAX:
+        raise ProtocolError(f"Protocol error: too big {what}")
 
 
 _SPACE = frozenset(b" \n\r\t\v\f")
@@ -240,7 +270,8 @@ def error_line(e: BaseException) -> bytes:
     """`-ERR text` (or `-CODE text` for errors that carry their own code), with CR/LF
     turned into spaces as Redis's addReplyErrorFormat does."""
     text = str(e)
-    prefix = getattr(e, "err_prefix", "ERR ")
+    # WRONGTYPE is its own code (shared.wrongtypeerr), not an ERR.
+    prefix = getattr(e, "err_prefix", "" if isinstance(e, WrongTypeError) else "ERR ")
     line = (prefix + text).encode("utf-8", "surrogateescape")
     if b"\r" in line or b"\n" in line:
         line = line.replace(b"\r", b" ").replace(b"\n", b" ")
@@ -279,6 +310,8 @@ def encode(out: list[bytes], v: Any, proto: int) -> None:
             out.append(b"$%d\r\n%b\r\n" % (len(s), s))
         else:
             out.append(b",%b\r\n" % format_double(v))
+    elif t is DoubleText:
+        out.append(b",%b\r\n" % v if proto == 3 else b"$%d\r\n%b\r\n" % (len(v), v))
     elif t is Map:
         out.append(b"%%%d\r\n" % (len(v) // 2) if proto == 3 else b"*%d\r\n" % len(v))
         for x in v:

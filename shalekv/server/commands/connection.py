@@ -20,7 +20,7 @@ WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 def ping(c: Client, a: list[bytes]) -> object:
     if len(a) > 2:
         raise ResponseError("wrong number of arguments for 'ping' command")
-    if c.proto == 2 and (c.channels or c.patterns):
+    if c.proto == 2 and (c.channels or c.patterns or c.shard_channels):
         return [b"pong", a[1] if len(a) == 2 else b""]
     return a[1] if len(a) == 2 else Status(b"PONG")
 
@@ -92,7 +92,7 @@ def hello(c: Client, a: list[bytes]) -> Map:
     if not c.authenticated:
         raise CodedError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
             "select the RESP protocol version at the same time"
         )
     if name is not None:
