@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from shalekv.cli import client
 from shalekv.cli.main import app
+from tests.certs import self_signed
 from tests.redis_server import free_port, redis_server
 from tests.shalekv_server import shalekv_server
 
@@ -405,17 +406,7 @@ def test_sensitive_commands() -> None:
 def test_tls(tmp_path) -> None:
     """--tls with --cacert verifies the server; --insecure skips that; without
     either a self-signed server is refused (exit 2). Output as redis-cli's."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     tls_port = free_port()
     tls_args = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert)]
     with shalekv_server(str(tmp_path / "data"), *tls_args, "--tls-key-file", str(key)):

@@ -3,41 +3,23 @@ over TLS, the plain port alongside, and clients that botch the handshake."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
+from tests.certs import self_signed
 from tests.redis_server import free_port
 from tests.server.raw import RawClient, pack
 from tests.shalekv_server import ServerProcess, shalekv_server
 
 
-def _self_signed(tmp: Path) -> tuple[str, str]:
-    """A throwaway certificate for 127.0.0.1/localhost, made with openssl."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed (apt-get install openssl)")
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return str(cert), str(key)
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, int]]:
     tmp = tmp_path_factory.mktemp("tls")
-    cert, key = _self_signed(tmp)
+    cert, key = self_signed(tmp)
     port = free_port()
     with shalekv_server(
         str(tmp / "data"),
