@@ -93,16 +93,19 @@ def rpop(ctx: Context, a: list[bytes]) -> object:
     return _pop_generic(ctx, a, False)
 
 
-@command("lmpop", -4, "write movablekeys", 0, 0, 0)
-def lmpop(ctx: Context, a: list[bytes]) -> object:
-    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -> [key, [elements]]."""
-    numkeys = parse_int(a[1], NUMKEYS_POSITIVE)
+def mpop_args(a: list[bytes], at: int, ends: dict[bytes, bool]) -> tuple[list[bytes], bool, int]:
+    """lmpopGenericCommand/zmpopGenericCommand arguments from a[at]: `numkeys key [key
+    ...] END [COUNT count]` -> (keys, ends[END], count, 1 when absent). Shared by LMPOP,
+    ZMPOP, BLMPOP and BZMPOP."""
+    numkeys = parse_int(a[at], NUMKEYS_POSITIVE)
     if numkeys < 1:
         raise ResponseError(NUMKEYS_POSITIVE)
-    where = 2 + numkeys
+    where = at + 1 + numkeys
     if where >= len(a):
         raise syntax()
-    left = _end(a[where])
+    end = ends.get(a[where].upper())
+    if end is None:
+        raise syntax()
     count = -1
     i = where + 1
     while i < len(a):
@@ -113,7 +116,17 @@ def lmpop(ctx: Context, a: list[bytes]) -> object:
             i += 2
         else:
             raise syntax()
-    r = ls.mpop(ctx.t, ctx.db, a[2:where], left, 1 if count == -1 else count)
+    return a[at + 1 : where], end, max(count, 1)
+
+
+LIST_ENDS = {b"LEFT": True, b"RIGHT": False}
+
+
+@command("lmpop", -4, "write movablekeys", 0, 0, 0)
+def lmpop(ctx: Context, a: list[bytes]) -> object:
+    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -> [key, [elements]]."""
+    keys, left, count = mpop_args(a, 1, LIST_ENDS)
+    r = ls.mpop(ctx.t, ctx.db, keys, left, count)
     return NULL_ARRAY if r is None else [r[0], r[1]]  # Redis: addReplyNullArray
 
 

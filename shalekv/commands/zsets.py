@@ -16,16 +16,15 @@ import re
 from typing import Any
 
 from shalekv.commands.cursor import scan_cursor, scan_options, scan_reply, scan_start
+from shalekv.commands.lists import mpop_args
 from shalekv.commands.registry import Context, command, syntax
 from shalekv.commands.reply import NULL_ARRAY, DoubleText, Pairs
 from shalekv.errors import (
     LIMIT_NEGATIVE,
-    LMPOP_COUNT_POSITIVE,
     LONG_RANGE,
     MIN_MAX_FLOAT,
     MIN_MAX_LEX,
     NOT_FLOAT,
-    NUMKEYS_POSITIVE,
     POSITIVE,
     SETOP_NO_KEYS,
     VALUE_OUT_OF_RANGE,
@@ -379,25 +378,13 @@ def zpopmax(ctx: Context, a: list[bytes]) -> list[Any]:
     return _zpop(ctx, a, True)
 
 
+ZSET_ENDS = {b"MIN": False, b"MAX": True}
+
+
 @command("zmpop", -4, "write movablekeys", 0, 0, 0)
 def zmpop(ctx: Context, a: list[bytes]) -> Any:
-    numkeys = _range_long(a[1], 1, INT64_MAX, NUMKEYS_POSITIVE)
-    where = numkeys + 2
-    if where >= len(a):
-        raise syntax()
-    w = a[where].upper()
-    if w not in (b"MIN", b"MAX"):
-        raise syntax()
-    count = -1
-    j = where + 1
-    while j < len(a):
-        if count == -1 and a[j].upper() == b"COUNT" and j + 1 < len(a):
-            j += 1
-            count = _range_long(a[j], 1, INT64_MAX, LMPOP_COUNT_POSITIVE)
-        else:
-            raise syntax()
-        j += 1
-    r = zs.mpop(ctx.t, ctx.db, a[2:where], max(count, 1), w == b"MAX")
+    keys, highest, count = mpop_args(a, 1, ZSET_ENDS)
+    r = zs.mpop(ctx.t, ctx.db, keys, count, highest)
     if r is None:
         return NULL_ARRAY  # Redis: addReplyNullArray
     return [r[0], [[m, DoubleText(format_score(s))] for m, s in r[1]]]

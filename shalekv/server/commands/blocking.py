@@ -17,10 +17,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from shalekv.commands.lists import LIST_ENDS, mpop_args
 from shalekv.commands.lists import _end as list_end
-from shalekv.commands.registry import command, subcommand, syntax
+from shalekv.commands.registry import command, subcommand
 from shalekv.commands.reply import NULL_ARRAY
-from shalekv.errors import LMPOP_COUNT_POSITIVE, NUMKEYS_POSITIVE, ResponseError
+from shalekv.commands.zsets import ZSET_ENDS
+from shalekv.errors import ResponseError
 from shalekv.server import blocking
 from shalekv.server.blocking import EMPTY, SKIP, Serve
 from shalekv.server.client import BLOCKED, Client, CodedError
@@ -224,35 +226,10 @@ def brpoplpush(c: Client, a: list[bytes]) -> Any:
     return _blmove(c, a, False, True, a[3])
 
 
-def _mpop_args(a: list[bytes], ends: dict[bytes, bool]) -> tuple[list[bytes], bool, int]:
-    """lmpopGenericCommand/zmpopGenericCommand with numkeys at a[2]: (keys, end, count).
-    The timeout (a[1]) is parsed after these, as in Redis."""
-    numkeys = parse_int(a[2], NUMKEYS_POSITIVE)
-    if numkeys < 1:
-        raise ResponseError(NUMKEYS_POSITIVE)
-    where = 3 + numkeys
-    if where >= len(a):
-        raise syntax()
-    end = ends.get(a[where].upper())
-    if end is None:
-        raise syntax()
-    count = -1
-    j = where + 1
-    while j < len(a):
-        if count == -1 and a[j].upper() == b"COUNT" and j + 1 < len(a):
-            count = parse_int(a[j + 1], LMPOP_COUNT_POSITIVE)
-            if count < 1:
-                raise ResponseError(LMPOP_COUNT_POSITIVE)
-            j += 2
-        else:
-            raise syntax()
-    return a[3:where], end, max(count, 1)
-
-
 @command("blmpop", -5, "write blocking movablekeys", 0, 0, 0, table=SERVER)
 def blmpop(c: Client, a: list[bytes]) -> Any:
     """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]."""
-    keys, left, count = _mpop_args(a, {b"LEFT": True, b"RIGHT": False})
+    keys, left, count = mpop_args(a, 2, LIST_ENDS)
     ms = parse_timeout(a[1])
     r = ls.mpop(c.t, c.db, keys, left, count)
     if r is not None:
@@ -289,7 +266,7 @@ def bzpopmax(c: Client, a: list[bytes]) -> Any:
 @command("bzmpop", -5, "write blocking movablekeys", 0, 0, 0, table=SERVER)
 def bzmpop(c: Client, a: list[bytes]) -> Any:
     """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]."""
-    keys, highest, count = _mpop_args(a, {b"MIN": False, b"MAX": True})
+    keys, highest, count = mpop_args(a, 2, ZSET_ENDS)
     ms = parse_timeout(a[1])
     r = zs.mpop(c.t, c.db, keys, count, highest)
     if r is not None:
