@@ -150,6 +150,8 @@ class DB:
         self._cleaned: set[int] = set()
         self._compaction_lock = threading.Lock()
         self._group_commit = opts.fsync == "always"
+        self._wal_deferred = False
+        self._wal_seq = 0  # deferred mode: last sequence write_wal() made durable
         self._memtable_limit = opts.memtable_size
         self._write_gate = False  # True: every write must go through _prepare_write
         self._user_bytes = 0
@@ -386,6 +388,38 @@ class DB:
             self._last_seq = seq + len(batch.ops) - 1
             self._user_bytes += batch.byte_size
 
+    def defer_wal(self) -> None:
+        """From now on writes append their WAL records to a memory buffer, and
+        `write_wal()` writes them (fsync too with fsync=always) in one go: the caller
+        must not acknowledge a write before calling it. For a single-threaded event
+        loop (the server), as Redis writes its AOF buffer once per loop pass."""
+        with self._mu:
+            self._wal_deferred = True
+            self._group_commit = False
+            self._wal.deferred = True
+            self._wal_seq = self._last_seq
+
+    def write_wal(self) -> None:
+        """Deferred mode: make the writes since the last call durable per the fsync
+        option. If that fails they are lost (they are in the memtable but not the log):
+        the DB stops taking writes (BackgroundError) until it is reopened, and the error
+        propagates so the caller can drop their acknowledgements."""
+        if self._last_seq == self._wal_seq:
+            return
+        with self._mu:
+            try:
+                if self.options.fsync == "always":
+                    self._wal.sync()
+                else:
+                    self._wal.write_pending()
+            except OSError as e:
+                self._bg_error = BackgroundError(
+                    f"WAL write failed, writes not yet acknowledged are lost: {e}"
+                )
+                self._refresh_write_gate()
+                raise self._bg_error from e
+            self._wal_seq = self._last_seq
+
     def _group_write(self, batch: WriteBatch) -> None:
         """fsync=always: LevelDB's writer queue. The writer at the head writes every
         queued batch as one WAL record and fsyncs once for all of them (group commit).
@@ -521,11 +555,19 @@ class DB:
         """With _mu held: start a new WAL segment and memtable; queue the old for flush."""
         number = self._new_number()
         new_wal = LogWriter(filenames.wal_path(self.path, number))
+        new_wal.deferred = self._wal_deferred
         old_wal = self._wal
         self._wal_bytes_sealed += old_wal.size
+        lost = bool(old_wal.pending)
         try:
+            old_wal.write_pending()
             if self.options.fsync != "no":
                 old_wal.sync()
+        except OSError as e:
+            if lost:  # deferred records that no reply has acknowledged yet: see write_wal
+                self._bg_error = BackgroundError(f"WAL write failed at a memtable switch: {e}")
+                self._refresh_write_gate()
+            raise
         finally:
             old_wal.close()
         self._wal = new_wal
@@ -1167,9 +1209,11 @@ class DB:
         with self._mu:
             self._delete_obsolete_locked()
 
-    def checkpoint(self, target: str | os.PathLike[str]) -> None:
+    def checkpoint(self, target: str | os.PathLike[str]) -> int:
         """A consistent, openable copy of the DB at target (hard links for immutable
-        files, so it costs little space). target must not exist."""
+        files, so it costs little space). target must not exist. Returns the copy's
+        sequence number: it holds exactly the writes with a sequence up to it (what
+        backups record as their point in time)."""
         target = os.fspath(target)
         if os.path.exists(target):
             raise InvalidArgumentError(f"checkpoint target {target} already exists")
@@ -1211,6 +1255,7 @@ class DB:
             sync_dir(os.path.join(tmp, sub) if sub else tmp)
         os.rename(tmp, target)
         sync_dir(os.path.dirname(os.path.abspath(target)))
+        return state.last_seq
 
     # ------------------------------------------------------------------ stats
 

@@ -29,10 +29,14 @@ _TYPE_CRC = [checksum.value(bytes([t])) for t in range(5)]
 _ZERO_PAD = bytes(HEADER_SIZE)
 _IOV_MAX = 512
 _JOIN_LIMIT = 1 << 20  # records up to this size are joined once rather than sliced
+PENDING_LIMIT = 1 << 20  # deferred records written out early past this many bytes
 
 
 class LogWriter:
-    """Appends framed records to a file with unbuffered writes (one syscall per record).
+    """Appends framed records to a file with unbuffered writes (one syscall per record),
+    or, once `deferred` is set, into a memory buffer that `write_pending` writes with one
+    syscall (the server writes a whole pipelined read's records at once, as Redis writes
+    its AOF buffer once per event-loop pass, before any reply leaves).
 
     Not thread-safe: the DB's write path serializes callers.
     """
@@ -41,8 +45,11 @@ class LogWriter:
         self.path = path
         flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
         self.fd = os.open(path, flags, 0o644)
-        self.size = os.fstat(self.fd).st_size
+        self.size = os.fstat(self.fd).st_size  # including records still pending
         self._block_offset = self.size % BLOCK_SIZE
+        self.deferred = False
+        self.pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def add_record(self, parts: list[bytes]) -> int:
         """Write one record given as parts (joined logically, never copied when large);
@@ -59,29 +66,58 @@ class LogWriter:
                 _HEADER.pack((((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF, n, FULL)
                 + data
             )
-            size = self.size
-            try:
-                written = os.write(self.fd, buf)
-            except OSError:
-                self._truncate(size)
-                raise
-            while written != len(buf):  # a short write: go on until done or a real error
-                try:
-                    k = os.write(self.fd, buf[written:])
-                except OSError:
-                    self._truncate(size)
-                    raise
-                if k == 0:
-                    self._truncate(size)
-                    raise OSError(errno.EIO, f"write to {self.path} made no progress")
-                written += k
-            self.size = size + written
-            self._block_offset += written
+            if self.deferred:
+                self.pending.append(buf)
+                self._pending_bytes += len(buf)
+                self.size += len(buf)
+                self._block_offset += len(buf)
+                if self._pending_bytes >= PENDING_LIMIT:
+                    self.write_pending()
+                return self.size
+            self._write(buf, self.size)
+            self.size += len(buf)
+            self._block_offset += len(buf)
             return self.size
+        self.write_pending()  # records stay in order
         if n <= _JOIN_LIMIT:
             # Moderate records: one join is cheaper than slicing many small parts.
             return self._add_fragmented([memoryview(data or b"".join(parts))], n)
         return self._add_fragmented([memoryview(p).cast("B") for p in parts if len(p)], n)
+
+    def write_pending(self) -> None:
+        """Write the deferred records with one syscall. On an error the file is cut back
+        to its last whole record, the pending records are dropped, and the error
+        propagates: the caller must treat them as never written."""
+        if not self.pending:
+            return
+        buf = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        start = self.size - len(buf)
+        self.pending = []
+        self._pending_bytes = 0
+        try:
+            self._write(buf, start)
+        except OSError:
+            self.size = start
+            self._block_offset = start % BLOCK_SIZE
+            raise
+
+    def _write(self, buf: bytes, start: int) -> None:
+        """Append buf to the file, which ends at start; on an error cut it back there."""
+        try:
+            written = os.write(self.fd, buf)
+        except OSError:
+            self._truncate(start)
+            raise
+        while written != len(buf):  # a short write: go on until done or a real error
+            try:
+                k = os.write(self.fd, buf[written:])
+            except OSError:
+                self._truncate(start)
+                raise
+            if k == 0:
+                self._truncate(start)
+                raise OSError(errno.EIO, f"write to {self.path} made no progress")
+            written += k
 
     def _truncate(self, size: int) -> None:
         try:
@@ -159,13 +195,17 @@ class LogWriter:
         self.size = start + total
 
     def sync(self) -> None:
-        """fsync the file (data and size)."""
+        """Write what is pending, then fsync the file (data and size)."""
+        self.write_pending()
         os.fsync(self.fd)
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+            try:
+                self.write_pending()
+            finally:
+                os.close(self.fd)
+                self.fd = -1
 
 
 class LogReader:

@@ -106,8 +106,20 @@ class Server:
         opts = cfg.engine_options()
         opts["compaction_filter"] = COMPACTION_FILTER
         engine = DB.open(cfg["dir"], **opts)
+        engine.defer_wal()  # written once per event-loop callback: write_wal()
         self.store = Store(engine, cfg["databases"])
         self.expiry = ExpiryCycle(self.store, thread=False)
+
+    def write_wal(self) -> bool:
+        """Make the writes so far durable (per appendfsync) before any reply or push
+        leaves. False if that failed: the store then refuses writes until restarted
+        (docs/server.md, "Durability"), and the caller drops the replies it held."""
+        try:
+            self.store.engine.write_wal()
+        except ShaleError as e:
+            log.error("WAL write failed: %s", e)
+            return False
+        return True
 
     async def serve(self, ready: Callable[[Server], None] | None = None) -> None:
         """Open, listen, run until stopped, close."""
@@ -217,6 +229,7 @@ class Server:
             self.stats.sample(self)
             for hook in self.cron_hooks:
                 hook()
+            self.write_wal()  # expired keys' deletions: logged within one cron tick
 
     # ------------------------------------------------------------ clients
 

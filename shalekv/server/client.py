@@ -190,6 +190,10 @@ class Client(Context, asyncio.Protocol):
     def flush(self) -> None:
         out = self.out
         t = self.transport
+        if not self.server.write_wal():  # the WAL first: no reply acknowledges a lost write
+            out.clear()
+            self.close()
+            return
         if out and t is not None and not self.closing:
             t.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
@@ -216,6 +220,9 @@ class Client(Context, asyncio.Protocol):
             return
         out: list[bytes] = []
         resp.encode(out, r, self.proto)
+        if not self.server.write_wal():
+            self.close()
+            return
         self.transport.write(b"".join(out))
         self.server.check_output_limit(self)
 

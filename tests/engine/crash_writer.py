@@ -247,6 +247,8 @@ def install_crash_point(spec: str, workers: int) -> None:
 def _write_loop(args: argparse.Namespace, db_box: list[DB], stop: threading.Event) -> None:
     burst = random.Random(args.seed + 1)
     next_compact = burst.randint(30, 150)
+    unacked: list[int] = []  # --defer: steps run whose WAL records may be in memory only
+    group_end = burst.randint(1, max(1, args.defer))
     for i, step in enumerate(steps(args.seed)):
         if stop.is_set() or (args.max_steps and i >= args.max_steps):
             return
@@ -257,6 +259,15 @@ def _write_loop(args: argparse.Namespace, db_box: list[DB], stop: threading.Even
             db_box[0] = _open(args)
         try:
             execute(db_box[0], step)
+            if args.defer:  # acknowledge the group once its WAL records are written
+                unacked.append(i)
+                if len(unacked) >= group_end:
+                    db_box[0].write_wal()
+                    for j in unacked:
+                        emit(f"A {j}")
+                    unacked.clear()
+                    group_end = burst.randint(1, args.defer)
+                continue
         except Exception as e:
             emit(f"E step {i}: {e!r}")
             raise
@@ -277,7 +288,10 @@ def _compact(db: DB) -> None:
 
 
 def _open(args: argparse.Namespace) -> DB:
-    return DB.open(args.path, fsync=args.fsync, compaction_workers=args.workers, **DB_OPTIONS)
+    db = DB.open(args.path, fsync=args.fsync, compaction_workers=args.workers, **DB_OPTIONS)
+    if args.defer:
+        db.defer_wal()
+    return db
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arm-after", type=int, default=0, help="steps before crash points count")
     p.add_argument("--reopen-every", type=int, default=0, help="close and reopen every N steps")
     p.add_argument("--max-steps", type=int, default=0, help="then close and exit 0")
+    p.add_argument(
+        "--defer", type=int, default=0, help="DB.defer_wal(); write_wal() every 1..N steps"
+    )
     args = p.parse_args(argv)
     if args.crash_at:
         install_crash_point(args.crash_at, args.workers)

@@ -45,10 +45,14 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def _feed(
-    stream: bytes, cuts: list[int], authenticated: bool = True, max_bulk: int = 512 << 20
+    stream: bytes,
+    cuts: list[int],
+    authenticated: bool = True,
+    max_bulk: int = 512 << 20,
+    fast: bool = True,
 ) -> tuple[list[list[bytes]], ProtocolError | None]:
     """Feed stream split at cuts, taking requests after each piece as the server does."""
-    p = RequestParser(max_bulk)
+    p = RequestParser(max_bulk, fast=fast)
     out: list[list[bytes]] = []
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(stream))), len(stream)]
     with _time_limit(10):
@@ -189,6 +193,63 @@ def test_malformed_whole_or_byte_by_byte_agree_on_prefix(data: bytes, authentica
     assert whole[:n] == split[:n]
     if e1 is None and e2 is None:
         assert whole == split
+
+
+# Frames hiredis reads but a Redis request may not hold, and numbers it must refuse.
+_odd = st.sampled_from(
+    [b"+OK\r\n", b":1\r\n", b"$-1\r\n", b"*1\r\n$1\r\nx\r\n", b"_\r\n", b",1.5\r\n",
+     b"#t\r\n", b"=5\r\ntxt:x\r\n", b"%1\r\n+a\r\n+b\r\n", b"~1\r\n+a\r\n", b"$01\r\nx\r\n",
+     b"$1\r\nxYZ", b"$+1\r\nx\r\n", b"*01\r\n", b"*99999\r\n", b"-ERR x\r\n", b"(12\r\n"]
+)  # fmt: skip
+
+
+@st.composite
+def _odd_stream(draw: st.DrawFn) -> bytes:
+    """Valid requests with odd frames spliced in, often in an argument's place."""
+    out = []
+    for raw, args in draw(_stream):
+        if args and raw[:1] == b"*" and draw(st.booleans()):
+            i = draw(st.integers(0, len(args) - 1))
+            items = [pack(a)[4:] for a in args]  # each argument's `$n` frame
+            items[i] = draw(_odd)
+            raw = b"*%d\r\n" % len(args) + b"".join(items)
+        out.append(raw)
+        if draw(st.integers(0, 4)) == 0:
+            out.append(draw(_odd))
+    return b"".join(out)
+
+
+@FUZZ
+@given(st.one_of(_odd_stream(), _mutated(), _junk), st.lists(st.integers(0, 4000), max_size=6))
+def test_hiredis_path_parses_as_the_exact_parser(data: bytes, cuts: list[int]) -> None:
+    """The hiredis fast path gives the same requests and the same error, at the same
+    point, as the exact parser alone, for any stream and any split."""
+    fast, e1 = _feed(data, cuts, fast=True)
+    exact, e2 = _feed(data, cuts, fast=False)
+    assert fast == exact
+    assert (e1 and str(e1)) == (e2 and str(e2))
+
+
+def test_hiredis_path_takes_a_pipeline_at_once() -> None:
+    p = RequestParser()
+    p.feed(pack(b"SET", b"k", b"v") + pack(b"GET", b"k") + pack(b"GET", b"k")[:-3])
+    assert p.next() == [b"SET", b"k", b"v"]
+    assert len(p.ready) == 1  # hiredis parsed the second too; the third is incomplete
+    assert p.next() == [b"GET", b"k"]
+    assert p.next() is None
+
+
+def test_hiredis_path_skips_huge_array_headers() -> None:
+    """hiredis allocates a list as long as an array header says (freeing 2**31 slots
+    takes seconds): such headers never reach it."""
+    p = RequestParser()
+    p.feed(b"*1\r\n$4\r\nPING\r\n*2147483647\r\n")
+    assert p.next() == [b"PING"]
+    assert p.next() is None
+    p = RequestParser()
+    p.feed(b"*2\r\n$3\r\nGET\r\n*2147483647\r\n")
+    with pytest.raises(ProtocolError, match="expected '\\$', got '\\*'"):
+        p.next()
 
 
 # ---------------------------------------------------------------- real sockets
