@@ -4,7 +4,7 @@ and handler, registered by a decorator next to each handler."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shalekv.commands.reply import OK, Status  # noqa: F401  (handlers import them here)
@@ -43,6 +43,15 @@ class Command:
     step: int
     handler: Handler
     subcommands: dict[bytes, Command] | None = None  # CLIENT, CONFIG ...: by lowercase name
+    # Derived from flags once: the server tests these on every call.
+    no_txn: bool = field(init=False)
+    readonly: bool = field(init=False)
+    no_auth: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "no_txn", "no_txn" in self.flags)
+        object.__setattr__(self, "readonly", "readonly" in self.flags)
+        object.__setattr__(self, "no_auth", "no_auth" in self.flags)
 
     def check_arity(self, n: int) -> None:
         if (self.arity > 0 and n != self.arity) or n < -self.arity:

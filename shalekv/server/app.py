@@ -70,7 +70,12 @@ class Server:
         self.clients: dict[int, Client] = {}
         self._client_ids = 0
         self.stats = Stats()
+        # The hooks Client.call runs after each command: only the active ones, in
+        # registration order ("last" ones at the end). Replaced, never changed in
+        # place, so that a hook may switch hooks while the list is being run.
         self.after_call_hooks: list[AfterCall] = []
+        self._hooks: dict[AfterCall, bool] = {}  # every hook: is it on
+        self._hooks_last: set[AfterCall] = set()
         self.cron_hooks: list[Callable[[], None]] = []
         self.start_time = time.time()
         self.last_save = int(self.start_time)
@@ -87,6 +92,25 @@ class Server:
 
         for init in SERVER_INIT:
             init(self)
+
+    def add_hook(self, hook: AfterCall, *, on: bool = True, last: bool = False) -> None:
+        """Register an after-call hook; `last` ones run after all others."""
+        self._hooks[hook] = on
+        if last:
+            self._hooks_last.add(hook)
+        self._rebuild_hooks()
+
+    def set_hook(self, hook: AfterCall, on: bool) -> None:
+        """Switch a hook on or off: idle features (no MONITOR client, nobody blocked,
+        notifications off) cost the hot path nothing."""
+        if self._hooks.get(hook) != on:
+            self._hooks[hook] = on
+            self._rebuild_hooks()
+
+    def _rebuild_hooks(self) -> None:
+        on = [h for h, active in self._hooks.items() if active]
+        last = self._hooks_last
+        self.after_call_hooks = [h for h in on if h not in last] + [h for h in on if h in last]
 
     def _config_changed(self, name: str, value: Any) -> None:
         """CONFIG SET of an option connected clients hold a copy of."""

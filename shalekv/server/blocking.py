@@ -122,12 +122,7 @@ class BlockedClients:
                 self.names.setdefault(key, set()).add(w.db)
             q.append(w)
         self.by_client[c.id] = w
-        hooks = self.server.after_call_hooks
-        if hooks[-1] != self.after_call:
-            # Serve after the other hooks (keyspace events of the write that made the key
-            # ready go out before those of the pops it serves, as in Redis).
-            hooks.remove(self.after_call)
-            hooks.append(self.after_call)
+        self.server.set_hook(self.after_call, True)
         if timeout_ms > 0 and timeout_ms / 1000 < _MAX_TIMER_S:
             loop = self.server.loop or asyncio.get_running_loop()
             w.timer = loop.call_later(timeout_ms / 1000, self._expire, w)
@@ -155,6 +150,8 @@ class BlockedClients:
                     dbs.discard(w.db)
                     if not dbs:
                         del self.names[key]
+                        if not self.names:
+                            self.server.set_hook(self.after_call, False)
 
     def waiter(self, c: Client) -> Waiter | None:
         return self.by_client.get(c.id)
@@ -317,7 +314,9 @@ def install(server: Server) -> None:
     """SERVER_INIT: the registry and its hooks."""
     reg = BlockedClients(server)
     server.extensions["blocking"] = reg
-    server.after_call_hooks.append(reg.after_call)
+    # on while someone is blocked; last: keyspace events of the write that made a key
+    # ready go out before those of the pops it serves, as in Redis
+    server.add_hook(reg.after_call, on=False, last=True)
     server.extensions.setdefault("on_disconnect", []).append(reg.forget)
     server.extensions.setdefault("on_reset", []).append(reg.forget)
 

@@ -83,7 +83,7 @@ class Client(Context, asyncio.Protocol):
         self.fd = -1
         self.created = time.time()
         self.last_interaction = time.monotonic()
-        self.last_cmd = b"NULL"
+        self.last_cmd = "NULL"
         self.closing = False
         self.close_after_reply = False
         self.paused_reading = False
@@ -245,7 +245,7 @@ class Client(Context, asyncio.Protocol):
         if (arity > 0 and n != arity) or n < -arity:
             self._reject(ResponseError(f"wrong number of arguments for '{cmd.name}' command"), cmd)
             return
-        if not self.authenticated and "no_auth" not in cmd.flags:
+        if not self.authenticated and not cmd.no_auth:
             self._reject(CodedError("NOAUTH Authentication required."), cmd)
             return
         if (
@@ -285,7 +285,7 @@ class Client(Context, asyncio.Protocol):
         server = self.server
         start = time.perf_counter_ns()
         failed = False
-        if "no_txn" in cmd.flags:
+        if cmd.no_txn:
             try:
                 r = cmd.handler(self, args)
             except ResponseError as e:
@@ -299,7 +299,7 @@ class Client(Context, asyncio.Protocol):
             store = self.store
             with store.lock:
                 t = self.txn = Txn(store)
-                t.count_reads = "readonly" in cmd.flags
+                t.count_reads = cmd.readonly
                 try:
                     r = cmd.handler(self, args)
                     t.commit()
@@ -317,7 +317,7 @@ class Client(Context, asyncio.Protocol):
                 finally:
                     self.txn = None
         dur = time.perf_counter_ns() - start
-        self.last_cmd = cmd.name.encode()
+        self.last_cmd = cmd.name
         server.stats.called(cmd, dur, failed)
         if server.after_call_hooks:
             for hook in server.after_call_hooks:

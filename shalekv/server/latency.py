@@ -187,6 +187,6 @@ class Latency:
 def install(server: Server, parked: set[int]) -> Latency:
     lat = Latency(server, parked)
     server.extensions["latency"] = lat
-    server.after_call_hooks.append(lat.after_call)
+    server.add_hook(lat.after_call)
     server.config.listeners.append(lat.on_config)
     return lat

@@ -113,6 +113,8 @@ class Monitors:
     def stop(self, c: Client) -> None:
         if self.clients.pop(c.id, None) is not None:
             c.flags = c.flags.replace("O", "")
+            if not self.clients:
+                c.server.set_hook(self.after_call, False)
 
 
 def start(c: Client) -> bool:
@@ -121,6 +123,7 @@ def start(c: Client) -> bool:
     if c.id in mons.clients:
         return False
     mons.clients[c.id] = c
+    c.server.set_hook(mons.after_call, True)
     if "O" not in c.flags:
         c.flags += "O"
     return True
@@ -130,6 +133,6 @@ def install(server: Server) -> None:
     """SERVER_INIT: the monitor list, its feed, and its end (disconnect, RESET)."""
     mons = Monitors()
     server.extensions["monitor"] = mons
-    server.after_call_hooks.append(mons.after_call)
+    server.add_hook(mons.after_call, on=False)  # on while there are monitors
     server.extensions.setdefault("on_disconnect", []).append(mons.stop)
     server.extensions.setdefault("on_reset", []).append(mons.stop)

@@ -101,6 +101,7 @@ class Notifier:
         self.raw_flags = flags
         # As notifyKeyspaceEvent: nothing is sent unless K or E is on as well.
         self.flags = flags if flags & (K | E) else 0
+        self.server.set_hook(self.after_call, bool(self.flags))
 
     def on_config(self, name: str, value: Any) -> None:
         """Parse and normalize the option as Redis does (CONFIG GET shows "AKE" for
@@ -603,7 +604,7 @@ def install(server: Server) -> None:
     n = Notifier(server)
     server.extensions["notify"] = n
     server.config.listeners.append(n.on_config)
-    server.after_call_hooks.append(n.after_call)
+    server.add_hook(n.after_call, on=bool(n.flags))
     table = server.table = dict(server.table)
     for name, cmd in list(table.items()):
         emitter = EMITTERS.get(name)

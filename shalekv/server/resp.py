@@ -348,6 +348,23 @@ def format_double(d: float) -> bytes:
     return b"%.17g" % d
 
 
+_ONLY_BYTES = {bytes}
+_BULK_LEN = [b"$%d" % n for n in range(1024)]
+
+
+def _bulk_array(v: list[bytes] | tuple[bytes, ...]) -> bytes | None:
+    """An array of short bulks (LRANGE, HGETALL, MGET ...) encoded with C-level steps
+    only: `*n`, then `$len`, bulk, `$len`, bulk ... joined by CRLF. None if a bulk
+    is too long for the header table."""
+    lens = list(map(len, v))
+    if max(lens) >= len(_BULK_LEN):
+        return None
+    parts: list[bytes] = [b""] * (2 * len(v))
+    parts[::2] = map(_BULK_LEN.__getitem__, lens)
+    parts[1::2] = v
+    return b"*%d\r\n%b\r\n" % (len(v), b"\r\n".join(parts))
+
+
 def encode(out: list[bytes], v: Any, proto: int) -> None:
     """Append the RESP encoding of reply v to out."""
     t = type(v)
@@ -364,9 +381,18 @@ def encode(out: list[bytes], v: Any, proto: int) -> None:
     elif v is None:
         out.append(NULL_BULK if proto == 2 else NULL3)
     elif t is list or t is tuple:
+        if len(v) >= 4 and _ONLY_BYTES == set(map(type, v)):
+            flat = _bulk_array(v)
+            if flat is not None:
+                out.append(flat)
+                return
         out.append(b"*%d\r\n" % len(v))
+        append = out.append
         for x in v:
-            encode(out, x, proto)
+            if type(x) is bytes and len(x) < _BIG:  # the usual element: no call
+                append(b"$%d\r\n%b\r\n" % (len(x), x))
+            else:
+                encode(out, x, proto)
     elif t is float:
         if proto == 2:
             s = format_double(v)

@@ -104,6 +104,6 @@ class SlowLog:
 def install(server: Server, parked: set[int]) -> SlowLog:
     log = SlowLog(server, parked)
     server.extensions["slowlog"] = log
-    server.after_call_hooks.append(log.after_call)
+    server.add_hook(log.after_call)
     server.config.listeners.append(log.on_config)
     return log

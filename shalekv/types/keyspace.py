@@ -147,8 +147,21 @@ class Txn:
         p = self.pending
         mine = sorted((k for k in p if lo <= k < hi), reverse=reverse) if p else None
         if not mine:
-            yield from it
-            return
+            return it  # the usual case: no generator of ours between caller and engine
+        return self._merge_pending(it, mine, reverse)
+
+    def scan_values(self, lo: bytes, hi: bytes, reverse: bool = False) -> list[bytes]:
+        """The values of scan(lo, hi, reverse) as a list; without writes of ours in the
+        range, straight from the engine's chunks (no Python step per item)."""
+        p = self.pending
+        if (p and any(lo <= k < hi for k in p)) or any(a < hi and b > lo for a, b in self.rdels):
+            return [v for _, v in self.scan(lo, hi, reverse)]
+        return self.engine.collect(lo, hi, reverse)[1]
+
+    def _merge_pending(
+        self, it: Iterator[tuple[bytes, bytes]], mine: list[bytes], reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        p = self.pending
         i = 0
         for k, v in it:
             while i < len(mine) and (mine[i] > k if reverse else mine[i] < k):

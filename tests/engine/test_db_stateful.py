@@ -160,6 +160,8 @@ class DBMachine(RuleBasedStateMachine):
         assert self.db is not None
         got = list(self.db.items(lower, upper, reverse))
         assert got == expected_items(self.model, lower, upper, reverse)
+        keys, values = self.db.collect(lower, upper, reverse)  # the same, as two lists
+        assert list(zip(keys, values, strict=True)) == got
 
     @invariant()
     def full_scan_matches(self) -> None:

@@ -490,10 +490,13 @@ def test_push_pop_engine_operations(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     db.rpush("l", *range(1000))
     engine = db._store.engine
     calls: list[str] = []
-    real_get, real_items = engine.get, engine.items
+    real_get, real_items, real_collect = engine.get, engine.items, engine.collect
     monkeypatch.setattr(engine, "get", lambda *a, **k: calls.append("get") or real_get(*a, **k))
     monkeypatch.setattr(
         engine, "items", lambda *a, **k: calls.append("scan") or real_items(*a, **k)
+    )
+    monkeypatch.setattr(  # a bounded range read as one call (LRANGE)
+        engine, "collect", lambda *a, **k: calls.append("scan") or real_collect(*a, **k)
     )
     for op in (lambda: db.rpop("l"), lambda: db.lpop("l")):
         calls.clear()

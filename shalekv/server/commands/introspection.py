@@ -209,7 +209,7 @@ def client_line(c: Client, current: str | None = None) -> str:
     qbuf = c.parser.buffered()
     t = c.transport
     omem = t.get_write_buffer_size() if t is not None else 0
-    cmd = current if current is not None else _text(c.last_cmd)
+    cmd = current if current is not None else c.last_cmd
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={_text(c.name or b'')} "
         f"age={int(now - c.created)} idle={int(time.monotonic() - c.last_interaction)} "
