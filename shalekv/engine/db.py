@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import chain, compress, islice, repeat
 from operator import eq, itemgetter, ne
 from typing import Any
@@ -736,7 +736,7 @@ class DB:
 
     def _chunks(
         self, lower: bytes | None, upper: bytes | None, reverse: bool, seq: int
-    ) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    ) -> Generator[tuple[list[bytes], list[bytes]], None, None]:
         """The visible (keys, values) in [lower, upper) as of seq, a merged chunk at a
         time: newest version of each key, no tombstones, blob values read."""
         mem, imms, version, _ = self._sv

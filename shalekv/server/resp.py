@@ -382,9 +382,9 @@ def encode(out: list[bytes], v: Any, proto: int) -> None:
         out.append(NULL_BULK if proto == 2 else NULL3)
     elif t is list or t is tuple:
         if len(v) >= 4 and _ONLY_BYTES == set(map(type, v)):
-            flat = _bulk_array(v)
-            if flat is not None:
-                out.append(flat)
+            packed = _bulk_array(v)
+            if packed is not None:
+                out.append(packed)
                 return
         out.append(b"*%d\r\n" % len(v))
         append = out.append
