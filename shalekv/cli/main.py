@@ -545,6 +545,17 @@ def cli(
     raise typer.Exit(run(opts, command or []))
 
 
+def _register_groups() -> None:
+    """Command groups that live in their own modules (backup, import/export) add
+    themselves here, so this file stays the inspect/server front door."""
+    from shalekv.cli import backup
+
+    backup.register(app)
+
+
+_register_groups()
+
+
 def main() -> None:
     """Console-script entry point (`shalekv = "shalekv.cli.main:main"`)."""
     app()

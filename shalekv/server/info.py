@@ -197,7 +197,14 @@ def _persistence(s: Server, es: dict[str, Any]) -> list[tuple[str, object]]:
         ("checkpoint_last_time", cp["time"] if cp else -1),
         ("checkpoint_last_path", cp["path"] if cp else ""),
         ("wal_bytes_written", es.get("wal_bytes_written", 0)),
+        *_backup_fields(s),
     ]
+
+
+def _backup_fields(s: Server) -> list[tuple[str, object]]:
+    """BACKUP CREATE's progress and last result (shalekv.server.commands.backup)."""
+    bk = s.extensions.get("backup")
+    return bk.info_fields() if bk is not None else []
 
 
 def _stats(s: Server) -> list[tuple[str, object]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from shalekv.commands import TABLE
 from shalekv.server.commands import (  # noqa: F401  (register)
     admin,
+    backup,
     blocking,
     connection,
     introspection,
