@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shalekv.backup import meta
-from shalekv.backup.filecopy import copy_file, file_crc, sync_dir
+from shalekv.backup.filecopy import copy_file, file_crc
 from shalekv.backup.meta import BackupFile, BackupInfo
 from shalekv.engine.db import DB
+from shalekv.engine.version import sync_dir
 from shalekv.errors import CorruptionError, InvalidArgumentError, LockError
 
 # progress(stage, done_bytes, total_bytes). Stages: "checkpoint" (0, 0), "copy" (create),

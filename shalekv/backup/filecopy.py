@@ -62,12 +62,3 @@ def copy_file(src: str, dst: str, advance: Advance = _noop) -> tuple[int, int]:
         raise
     os.close(fd)
     return checksum.mask(crc), size
-
-
-def sync_dir(path: str) -> None:
-    """fsync a directory, so the names created or renamed in it survive power loss."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

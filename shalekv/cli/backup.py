@@ -37,6 +37,9 @@ from rich.text import Text
 
 from shalekv.backup.engine import BackupEngine
 from shalekv.backup.meta import BackupInfo
+from shalekv.cli.output import console as _console
+from shalekv.cli.output import err as _err
+from shalekv.cli.output import size as _size
 from shalekv.errors import CorruptionError, InvalidArgumentError, LockError, ShaleError
 
 backup_app = typer.Typer(
@@ -68,31 +71,8 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------ output helpers
 
 
-def _console() -> Console:
-    if sys.stdout.isatty():
-        return Console()
-    return Console(width=200, no_color=True)
-
-
-def _err(message: str) -> None:
-    Console(stderr=True, width=200 if not sys.stderr.isatty() else None).print(
-        Text(message, style="bold red")
-    )
-
-
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 def _when(timestamp_ms: int) -> str:

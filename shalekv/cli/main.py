@@ -18,6 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shalekv.cli.output import console as _console
+from shalekv.cli.output import err as _err
+from shalekv.cli.output import size as _size
 from shalekv.engine import inspect as engine_inspect
 from shalekv.errors import CorruptionError
 
@@ -33,37 +36,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 _KEY_WIDTH = 40
 
 
-def _console() -> Console:
-    # Not a terminal (a pipe, a test runner): wide enough that tables never truncate
-    # file numbers or keys to an ellipsis.
-    if sys.stdout.isatty():
-        return Console()
-    return Console(width=200, no_color=True)
-
-
-def _err(message: str) -> None:
-    Console(stderr=True, width=200 if not sys.stderr.isatty() else None).print(
-        Text(message, style="bold red")
-    )
-
-
 def _show_bytes(hexstr: str | None, width: int = _KEY_WIDTH) -> str:
     """A key or value for people: the bytes' repr, cut to width."""
     if hexstr is None:
         return ""
     s = repr(bytes.fromhex(hexstr))
     return s if len(s) <= width else s[: width - 1] + "…"
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _table(title: str, *columns: str) -> Table:
