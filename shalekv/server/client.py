@@ -100,6 +100,7 @@ class Client(Context, asyncio.Protocol):
         self.multi_dirty = False
         self.watch_token: list[bool] | None = None
         self.watched: list[tuple[int, bytes]] = []
+        self.watch_expiry: dict[tuple[int, bytes], int] = {}  # alive at WATCH, expiring
         # pub/sub
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()

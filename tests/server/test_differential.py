@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -877,6 +878,23 @@ def test_watch_abort_by_other_client(pair: Pair, server: ServerProcess, redis_po
     reply = pair.same("EXEC")
     assert reply == (b"*-1\r\n" if pair.proto == 2 else b"_\r\n")
     pair.same("GET", "w")
+
+
+def test_watched_key_expiring_before_exec_aborts(pair: Pair) -> None:
+    """Redis 7.0: a key alive at WATCH that expires before EXEC aborts it; one that was
+    already expired at WATCH, or outlives EXEC, does not."""
+    pair.same("SET", "soon", "v", "PX", "150")
+    pair.same("SET", "later", "v", "EX", "100")
+    pair.same("WATCH", "soon", "later")
+    pair.same("MULTI")
+    pair.same("SET", "x", "1")
+    time.sleep(0.3)
+    assert pair.same("EXEC") == (b"*-1\r\n" if pair.proto == 2 else b"_\r\n")
+    pair.same("WATCH", "soon", "later")  # soon is gone now: nothing to expire
+    pair.same("MULTI")
+    pair.same("SET", "x", "2")
+    pair.same("EXEC")
+    pair.same("GET", "x")
 
 
 # ---------------------------------------------------------------- connection and dispatch
