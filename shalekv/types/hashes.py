@@ -147,7 +147,7 @@ def hincrby(t: Txn, db: int, key: bytes, field: bytes, delta: int) -> int:
 def hincrbyfloat(t: Txn, db: int, key: bytes, field: bytes, delta: bytes) -> bytes:
     """Long-double arithmetic as Redis; the reply is the new value as stored."""
     incr = parse_long_double(delta)
-    if incr.is_infinite():
+    if isinstance(incr, float):  # +-inf: Redis refuses the increment itself here
         raise ResponseError(NAN_OR_INF)
     m = t.lookup(db, key, HASH)
     cur = None if m is None else t.get(_prefix(db, key, m) + field)

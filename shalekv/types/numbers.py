@@ -1,13 +1,15 @@
 """Numbers as Redis reads and writes them: strict 64-bit integers, doubles for
-scores, and INCRBYFLOAT's long-double arithmetic (emulated with 19-digit decimals)."""
+scores, and INCRBYFLOAT's long-double arithmetic (types/longdouble.py)."""
 
 from __future__ import annotations
 
 import math
 import re
-from decimal import Context, Decimal, InvalidOperation
+from fractions import Fraction
 
 from shalekv.errors import NOT_FLOAT, NOT_INTEGER, ResponseError
+from shalekv.types import longdouble
+from shalekv.types.longdouble import LongDouble
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -21,7 +23,6 @@ _INF = {
     b"+infinity": math.inf,
     b"-infinity": -math.inf,
 }
-_LD = Context(prec=19)  # an x87 long double carries about 19 significant digits
 
 
 def parse_int(b: bytes, message: str = NOT_INTEGER) -> int:
@@ -53,37 +54,23 @@ def parse_float(b: bytes, message: str = NOT_FLOAT) -> float:
     return v
 
 
-def parse_long_double(b: bytes, message: str = NOT_FLOAT) -> Decimal:
-    """INCRBYFLOAT operands: strtold, no spaces, not nan."""
-    if not b or b[:1].isspace() or b[-1:].isspace() or b"_" in b:
+def parse_long_double(b: bytes, message: str = NOT_FLOAT) -> LongDouble:
+    """INCRBYFLOAT operands: string2ld (strtold, no spaces, not nan, in range)."""
+    v = longdouble.parse(b)
+    if v is None:
         raise ResponseError(message)
-    try:
-        d = Decimal(b.decode("ascii"))
-    except (InvalidOperation, UnicodeDecodeError):
-        raise ResponseError(message) from None
-    if d.is_nan():
-        raise ResponseError(message)
-    return d
+    return v
 
 
-def add_long_double(a: Decimal, b: Decimal) -> Decimal | None:
-    """a + b rounded as a long double would; None if infinite or NaN."""
-    if a.is_infinite() or b.is_infinite():
-        return None
-    r = _LD.add(a, b)
-    if r.is_infinite() or r.is_nan() or abs(r) > Decimal("1.18e4932"):
-        return None
-    return r
+def add_long_double(a: LongDouble, b: LongDouble) -> Fraction | None:
+    """a + b as a long double; None if infinite or NaN."""
+    r = longdouble.add(a, b)
+    return r if isinstance(r, Fraction) else None
 
 
-def format_long_double(d: Decimal) -> bytes:
+def format_long_double(d: Fraction) -> bytes:
     """Redis's ld2string(LD_STR_HUMAN): %.17Lf with trailing zeros trimmed."""
-    s = f"{d:.17f}"
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    if s == "-0":
-        s = "0"
-    return s.encode()
+    return longdouble.format_human(d)
 
 
 def format_int(v: int) -> bytes:

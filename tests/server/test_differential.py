@@ -297,11 +297,6 @@ def test_strings(pair: Pair) -> None:
     pair.play(STRINGS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Redis parses with strtold (hex floats, 1e400 is finite), adds in long double "
-    "(x87, 64-bit mantissa) and prints %.17Lf; shalekv.types.strings uses double",
-)
 @pytest.mark.parametrize(
     ("start", "incr"),
     [
@@ -309,10 +304,47 @@ def test_strings(pair: Pair) -> None:
         ("3011.25", "1e400"),
         ("3011.25", "0x10"),
         ("-9223372036854775807", "1.5"),
+        ("1e4931", "1e4932"),  # overflow: "increment would produce NaN or Infinity"
+        ("1", "1e5000"),  # strtold's ERANGE: not a valid float
+        ("1", "1e-5000"),  # underflow to zero: ERANGE too
+        ("0x1p-16445", "0"),  # the smallest subnormal
+        ("1.5", "-0x1.8p0"),
+        ("7", "inf"),
+        ("7", "-Infinity"),
+        ("7", ".5"),
+        ("7", "5."),
+        ("7", "0x.8"),
+        ("7", "1e"),
+        ("7", "0x"),
+        ("0.1", "0.2"),
+        ("123456789012345678", "0.3"),
     ],
 )
 def test_incrbyfloat_long_double(pair: Pair, start: str, incr: str) -> None:
+    """Redis parses with strtold, adds in x87 long double and prints %.17Lf."""
     pair.same("SET", "n", start)
+    pair.same("INCRBYFLOAT", "n", incr)
+    pair.same("HSET", "h", "f", start)
+    pair.same("HINCRBYFLOAT", "h", "f", incr)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example SETs n
+)
+@given(
+    st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70)),
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.floats(allow_nan=False, allow_infinity=False).map(float.hex),
+        st.decimals(allow_nan=False, allow_infinity=False, places=20).map(str),
+        st.integers(-(2**80), 2**80).map(str),
+    ),
+)
+def test_incrbyfloat_long_double_random(pair: Pair, start: float | int, incr: str) -> None:
+    pair.same("SET", "n", repr(start))
     pair.same("INCRBYFLOAT", "n", incr)
 
 

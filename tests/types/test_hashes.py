@@ -176,8 +176,8 @@ def test_hincrbyfloat(pair: Pair) -> None:
         _exec(pair, "HINCRBYFLOAT", "h", "x", incr)
     _exec(pair, "HINCRBYFLOAT", "nokey", "x", "inf")
     s("exists", "nokey")
-    # (Values beyond ~1e19 are left out: numbers.format_long_double prints 19 digits
-    # where x87 long doubles print their exact binary expansion.)
+    s("hincrbyfloat", "h", "big", "1e30")  # x87 long doubles print their exact binary value
+    s("hincrbyfloat", "h", "big", "0.1")
     s("hgetall", "h")
 
 
