@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import shlex
 import shutil
@@ -1158,16 +1159,28 @@ def sustained_text(run: Run) -> tuple[list[str], list[list[str]]]:
 # --------------------------------------------------------------------------- markdown
 
 
-def replace_section(path: Path, markers: tuple[str, str], body: str) -> None:
-    """Put body between the markers, creating the file or appending the markers if needed."""
+def replace_section(
+    path: Path, markers: tuple[str, str], body: str, heading: str | None = None
+) -> None:
+    """Put body between the markers (every bench script writes its own block of
+    docs/benchmarks.md this way; text outside the markers is kept). Without the
+    markers: a bare `heading` section is replaced (up to the next level-2 heading or
+    marker), else the heading and the block are appended; the file is created from
+    DOC_TEMPLATE if missing."""
     start, end = markers
     text = path.read_text() if path.exists() else DOC_TEMPLATE
     block = f"{start}\n{body.strip()}\n{end}"
     i, j = text.find(start), text.find(end)
+    h = re.search(rf"^{re.escape(heading)}[ \t]*$", text, re.MULTILINE) if heading else None
     if i >= 0 and j > i:
         text = text[:i] + block + text[j + len(end) :]
+    elif h:
+        nxt = re.compile(r"^(## |<!-- )", re.MULTILINE).search(text, h.end())
+        rest = text[nxt.start() :] if nxt else ""
+        text = text[: h.start()] + block + ("\n\n" + rest if rest else "\n")
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        title = f"{heading}\n\n" if heading else ""
+        text = text.rstrip() + f"\n\n{title}{block}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 

@@ -769,20 +769,6 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def replace_section(path: Path, body: str) -> None:
-    """Put body between this script's markers; if they are absent, append the heading
-    and the markers. Text outside the markers (hand-written notes) is kept."""
-    start, end = SECTION
-    text = path.read_text() if path.exists() else eb.DOC_TEMPLATE
-    block = f"{start}\n{body.strip()}\n{end}"
-    i, j = text.find(start), text.find(end)
-    if i >= 0 and j > i:
-        text = text[:i] + block + text[j + len(end) :]
-    else:
-        text = text.rstrip() + f"\n\n{HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -860,7 +846,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=1))
     if args.write_docs:
-        replace_section(Path(args.out), markdown(data))
+        eb.replace_section(Path(args.out), SECTION, markdown(data), HEADING)
         print(f"wrote {args.out}")
     return 0
 

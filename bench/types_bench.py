@@ -1004,30 +1004,6 @@ def markdown(args: argparse.Namespace, m: dict[str, str], runs: Sequence[Run]) -
     return "\n".join(parts)
 
 
-def replace_section(path: Path, body: str) -> None:
-    """Put body (which starts with HEADING) between this script's markers.
-
-    Replaces the marked block if present; else a bare "## Data types (issue 4)" section
-    (up to the next level-2 heading or marker); else appends. Nothing else changes.
-    """
-    start, end = SECTION
-    text = path.read_text() if path.exists() else eb.DOC_TEMPLATE
-    block = f"{start}\n{body.strip()}\n{end}"
-    i, j = text.find(start), text.find(end)
-    if i >= 0 and j > i:
-        text = text[:i] + block + text[j + len(end) :]
-    else:
-        h = re.search(rf"^{re.escape(HEADING)}[ \t]*$", text, re.MULTILINE)
-        if h:
-            nxt = re.compile(r"^(## |<!-- )", re.MULTILINE).search(text, h.end())
-            rest = text[nxt.start() :] if nxt else ""
-            text = text[: h.start()] + block + ("\n\n" + rest if rest else "\n")
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -1135,7 +1111,7 @@ def parent(args: argparse.Namespace) -> None:
     for warning in consistency_warnings(started, args.workloads):
         print(warning)
     if args.write_docs:
-        replace_section(args.out, markdown(args, m, runs))
+        eb.replace_section(args.out, SECTION, markdown(args, m, runs), HEADING)
         print(f"\nwrote {args.out}", file=sys.stderr)
     if args.json:
         keys = ("num", "zset_members", "ops", "zrank_ops", "per_key", "seed")
