@@ -25,7 +25,7 @@ from shalekv.types.numbers import parse_int
 _ENDS = {b"LEFT": True, b"RIGHT": False}
 
 
-def _end(arg: bytes) -> bool:
+def list_end(arg: bytes) -> bool:
     """LEFT -> True, RIGHT -> False (any case), syntax error otherwise."""
     left = _ENDS.get(arg.upper())
     if left is None:
@@ -136,7 +136,7 @@ def _move(ctx: Context, src: bytes, dst: bytes, src_left: bool, dst_left: bool) 
 
 @command("lmove", 5, "write denyoom", 1, 2)
 def lmove(ctx: Context, a: list[bytes]) -> bytes | None:
-    return _move(ctx, a[1], a[2], _end(a[3]), _end(a[4]))
+    return _move(ctx, a[1], a[2], list_end(a[3]), list_end(a[4]))
 
 
 @command("rpoplpush", 3, "write denyoom", 1, 2)

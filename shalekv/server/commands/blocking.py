@@ -17,8 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from shalekv.commands.lists import LIST_ENDS, mpop_args
-from shalekv.commands.lists import _end as list_end
+from shalekv.commands.lists import LIST_ENDS, list_end, mpop_args
 from shalekv.commands.registry import command, subcommand
 from shalekv.commands.reply import NULL_ARRAY
 from shalekv.commands.zsets import ZSET_ENDS
