@@ -526,9 +526,10 @@ def cli(
 def _register_groups() -> None:
     """Command groups that live in their own modules (backup, import/export) add
     themselves here, so this file stays the inspect/server front door."""
-    from shalekv.cli import backup
+    from shalekv.cli import backup, transfer
 
     backup.register(app)
+    transfer.register(app)
 
 
 _register_groups()
