@@ -28,6 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+import engine_bench as eb  # noqa: E402  (replace_section)
+
 from shalekv.backup.engine import BackupEngine  # noqa: E402
 from shalekv.engine import DB  # noqa: E402
 
@@ -69,6 +73,30 @@ def du(path: str) -> int:
     return total
 
 
+SECTION = ("<!-- backup_bench:start -->", "<!-- backup_bench:end -->")
+HEADING = "## Backups (issue 6)"
+
+
+def write_docs(args: argparse.Namespace, report: list[str]) -> None:
+    command = " ".join(["python bench/backup_bench.py", *sys.argv[1:]])
+    body = "\n".join(
+        [
+            HEADING,
+            "",
+            f"`{command}`: offline full backup of a DB directory, then an incremental one",
+            "after new data, verify and restore, through BackupEngine. Written by the",
+            "script. With `--settle` the DB is compacted before the first backup, so the",
+            "incremental one copies only the new data's tables (without it, L0 tables",
+            "that compaction rewrote in between count as new files).",
+            "",
+            "```",
+            *report,
+            "```",
+        ]
+    )
+    eb.replace_section(args.out, SECTION, body, HEADING)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=int, default=1024, help="dataset size (MB of values)")
@@ -81,6 +109,8 @@ def main() -> None:
         help="compact the DB fully before the first backup: the incremental backup then "
         "copies only the new data's tables, not L0 tables compaction rewrote meanwhile",
     )
+    ap.add_argument("--write-docs", action="store_true", help="also write docs/benchmarks.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
 
     work = args.dir or tempfile.mkdtemp(prefix="backup_bench_")
@@ -131,21 +161,26 @@ def main() -> None:
         engine.restore(inc.id, os.path.join(work, "restored"))
         rows.append(("restore", time.perf_counter() - t, inc.size, ""))
 
-        print(f"ShaleKV:    backup_bench, Python {platform.python_version()}")
-        print(f"Date:       {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-        print(f"CPU:        {os.cpu_count()} * {cpu()}")
-        print(
-            f"Values:     {VALUE} B (1 in {BLOB_EVERY}: {BLOB_VALUE >> 10} KiB, blob files), incompressible"
-        )
-        print(
-            f"Dataset:    {args.size_mb} MB of values; DB dir {db_bytes / MB:.0f} MB; load {load_s:.1f} s"
-        )
-        print("Cache:      warm (page cache not dropped); backup dir on the same disk")
-        print(f"Settled:    {'yes (compacted before backup 1)' if args.settle else 'no'}")
-        print("-" * 72)
-        print(f"{'step':<32} {'seconds':>9} {'MB/s':>9}  note")
-        for name, secs, nbytes, note in rows:
-            print(f"{name:<32} {secs:>9.2f} {nbytes / MB / secs:>9.0f}  {note}")
+        report = [
+            f"ShaleKV:    backup_bench, Python {platform.python_version()}",
+            f"Date:       {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+            f"CPU:        {os.cpu_count()} * {cpu()}",
+            f"Values:     {VALUE} B (1 in {BLOB_EVERY}: {BLOB_VALUE >> 10} KiB, blob files),"
+            " incompressible",
+            f"Dataset:    {args.size_mb} MB of values; DB dir {db_bytes / MB:.0f} MB;"
+            f" load {load_s:.1f} s",
+            "Cache:      warm (page cache not dropped); backup dir on the same disk",
+            f"Settled:    {'yes (compacted before backup 1)' if args.settle else 'no'}",
+            "-" * 72,
+            f"{'step':<32} {'seconds':>9} {'MB/s':>9}  note",
+            *(
+                f"{name:<32} {secs:>9.2f} {nbytes / MB / secs:>9.0f}  {note}"
+                for name, secs, nbytes, note in rows
+            ),
+        ]
+        print("\n".join(report))
+        if args.write_docs:
+            write_docs(args, report)
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -1179,7 +1179,7 @@ def replace_section(
         rest = text[nxt.start() :] if nxt else ""
         text = text[: h.start()] + block + ("\n\n" + rest if rest else "\n")
     else:
-        title = f"{heading}\n\n" if heading else ""
+        title = f"{heading}\n\n" if heading and not body.startswith(heading) else ""
         text = text.rstrip() + f"\n\n{title}{block}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

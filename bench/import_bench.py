@@ -184,6 +184,10 @@ def run_dataset(dataset: str, args: argparse.Namespace, tmp: str, rows: list[lis
         src.close()
 
 
+SECTION = ("<!-- import_bench:start -->", "<!-- import_bench:end -->")
+HEADING = "## Import (issue 6)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--keys", type=int, default=100_000)
@@ -191,18 +195,23 @@ def main() -> None:
     ap.add_argument("--datasets", default="strings,mixed,large")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--tmp", default=None, help="Where targets go (default: a temp dir).")
+    ap.add_argument("--write-docs", action="store_true", help="also write docs/benchmarks.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
     m = eb.machine()
     redis_version = subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True
     ).stdout.split()[2]
-    print(f"ShaleKV:    version {shalekv.__version__}")
-    print(f"Date:       {m['date']}")
-    print(f"CPU:        {m['nproc']} * {m['cpu']}")
-    print(f"CPUCache:   {m['cache']}")
-    print(f"Python:     {m['python']}, redis-py {redis.__version__}, redis-server {redis_version}")
-    print(f"Keys:       {args.keys} per dataset; strings: {args.value_size}-byte values")
-    print("-" * 48)
+    report = [
+        f"ShaleKV:    version {shalekv.__version__}",
+        f"Date:       {m['date']}",
+        f"CPU:        {m['nproc']} * {m['cpu']}",
+        f"CPUCache:   {m['cache']}",
+        f"Python:     {m['python']}, redis-py {redis.__version__}, redis-server {redis_version}",
+        f"Keys:       {args.keys} per dataset; strings: {args.value_size}-byte values",
+        "-" * 48,
+    ]
+    print("\n".join(report), flush=True)
     rows: list[list[str]] = []
     base = args.tmp or tempfile.mkdtemp(prefix="import_bench.")
     try:
@@ -214,9 +223,25 @@ def main() -> None:
     head = ["leg", "keys", "MB", "seconds", "keys/s", "MB/s", "micros/key"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
-    print(fmt.format(*head))
-    for r in rows:
-        print(fmt.format(*r))
+    table = [fmt.format(*head), *(fmt.format(*r) for r in rows)]
+    print("\n".join(table))
+    if args.write_docs:
+        command = " ".join(["python bench/import_bench.py", *sys.argv[1:]])
+        body = "\n".join(
+            [
+                HEADING,
+                "",
+                f"`{command}`: `shalekv import` from a local redis-server (the library path",
+                "the CLI runs), into a DB directory, into a ShaleKV server, and through a",
+                "dump file. Written by the script.",
+                "",
+                "```",
+                *report,
+                *table,
+                "```",
+            ]
+        )
+        eb.replace_section(args.out, SECTION, body, HEADING)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,17 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         """The LSM engine underneath (stats(), checkpoint(), compact())."""
         return self._store.engine
 
+    @property
+    def store(self) -> Store:
+        """The data-model store (Txn, locks) for tools that write raw command batches
+        (`shalekv import`); applications use the redis-py methods."""
+        return self._store
+
+    @property
+    def db(self) -> int:
+        """The logical database this client is on (SELECT changes it)."""
+        return self._db
+
     # ------------------------------------------------------------ commands
 
     def _args(self, args: tuple[Any, ...]) -> list[bytes]:

@@ -91,8 +91,8 @@ class EmbeddedConn:
     def __init__(self, client: Any) -> None:
         # The embedded client's store and database (ShaleKV has no public accessor
         # for them yet; embedded.Pipeline reads the same attributes).
-        self.store = client._store
-        self.db = client._db
+        self.store = client.store
+        self.db = client.db
 
     def run(self, cmds: list[Cmd], atomic: bool = False) -> list[Any]:
         store = self.store
