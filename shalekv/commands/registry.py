@@ -47,11 +47,13 @@ class Command:
     no_txn: bool = field(init=False)
     readonly: bool = field(init=False)
     no_auth: bool = field(init=False)
+    write: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "no_txn", "no_txn" in self.flags)
         object.__setattr__(self, "readonly", "readonly" in self.flags)
         object.__setattr__(self, "no_auth", "no_auth" in self.flags)
+        object.__setattr__(self, "write", "write" in self.flags)
 
     def check_arity(self, n: int) -> None:
         if (self.arity > 0 and n != self.arity) or n < -self.arity:

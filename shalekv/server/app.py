@@ -67,6 +67,8 @@ class Server:
         self.config = config
         self.table: dict[bytes, Command] = SERVER_TABLE
         self.store: Store = None  # type: ignore[assignment]  # set by open()
+        # strerror of a failed WAL write: writes (and PING) get MISCONF until restart
+        self.disk_error: str | None = None
         self.clients: dict[int, Client] = {}
         self._client_ids = 0
         self.stats = Stats()
@@ -142,6 +144,10 @@ class Server:
             self.store.engine.write_wal()
         except ShaleError as e:
             log.error("WAL write failed: %s", e)
+            cause = e.__cause__
+            if self.disk_error is None:
+                code = getattr(cause, "errno", None)
+                self.disk_error = os.strerror(code) if code else str(cause or e)
             return False
         return True
 

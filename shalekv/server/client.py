@@ -249,6 +249,13 @@ class Client(Context, asyncio.Protocol):
         if not self.authenticated and not cmd.no_auth:
             self._reject(CodedError("NOAUTH Authentication required."), cmd)
             return
+        if server.disk_error is not None and (cmd.write or name == b"ping"):
+            # processCommand's writeCommandsDeniedByDiskError, with the AOF's text: the
+            # WAL is our AOF. Cleared by a restart (the store refuses writes till then).
+            self._reject(
+                CodedError(f"MISCONF Errors writing to the AOF file: {server.disk_error}"), cmd
+            )
+            return
         if (
             self.proto == 2
             and (self.channels or self.patterns or self.shard_channels)
