@@ -87,6 +87,7 @@ class Client(Context, asyncio.Protocol):
         self.closing = False
         self.close_after_reply = False
         self.paused_reading = False
+        self.flush_queued = False  # in the server's list of replies to write this pass
         self.blocked = False
         self.in_exec = False  # blocking commands must not block inside EXEC
         # CLIENT REPLY: OFF drops every reply; SKIP drops the next command's
@@ -178,7 +179,7 @@ class Client(Context, asyncio.Protocol):
                     break
                 self.execute(args)
                 if len(out) > FLUSH_PIECES:
-                    self.flush()
+                    self.write_out(self.server.write_wal())  # now: bounds the memory
                     if self.paused_reading:  # the peer is not reading: wait for it
                         break
         except Exception:  # a bug outside a handler (encoding, a hook): drop this client
@@ -189,12 +190,26 @@ class Client(Context, asyncio.Protocol):
             self.flush()
 
     def flush(self) -> None:
+        """Send the replies gathered so far: at the end of this event-loop pass,
+        together with every other client's, after one WAL write for all of their
+        writes (Server.flush_clients, as Redis's beforeSleep); at once without a loop."""
+        server = self.server
+        if server.loop is None:
+            self.write_out(server.write_wal())
+        elif not self.flush_queued:
+            self.flush_queued = True
+            server.queue_flush(self)
+
+    def write_out(self, wal_ok: bool) -> None:
+        """Write the gathered replies, unless the WAL write that had to come first
+        failed: then no reply acknowledges a lost write, and the client is closed."""
+        self.flush_queued = False
         out = self.out
-        t = self.transport
-        if not self.server.write_wal():  # the WAL first: no reply acknowledges a lost write
+        if not wal_ok:
             out.clear()
             self.close()
             return
+        t = self.transport
         if out and t is not None and not self.closing:
             t.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()

@@ -106,7 +106,7 @@ class Monitors:
         for m in list(self.clients.values()):
             if m is c and c.server.loop is not None:
                 # a monitor's own command: Redis writes its reply first, then the line
-                c.server.loop.call_soon(m.push, msg)
+                c.server.after_flush(m.push, msg)
             else:
                 m.push(msg)
 
