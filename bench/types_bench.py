@@ -457,10 +457,23 @@ ADAPTERS: dict[str, type[Engine]] = {
 # --------------------------------------------------------------------------- child side
 
 
+def peak_rss_kb() -> int:
+    """This process's peak RSS (KiB). VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    exec from the forked copy of the parent, whose size would count."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def emit(kind: str, **payload: Any) -> None:
     """Send one result line to the parent (stdout, marked, so stray prints are ignored)."""
     payload["type"] = kind
-    payload["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    payload["rss_kb"] = peak_rss_kb()
     print(PREFIX + json.dumps(payload, default=str), flush=True)
 
 
@@ -576,9 +589,7 @@ def run_child(args: argparse.Namespace) -> int:
     except ImportError as exc:
         emit("missing", error=short_error(exc))
         return 0
-    emit(
-        "start", version=version, baseline_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    )
+    emit("start", version=version, baseline_rss_kb=peak_rss_kb())
     try:
         child_main(engine, args)
     except Exception as exc:
