@@ -28,9 +28,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.text import Text
 
 from shalekv.backup import transfer as tx
+from shalekv.cli.output import err as _err
+from shalekv.engine.version import sync_dir
 from shalekv.errors import CorruptionError, InvalidArgumentError, LockError
 
 EXIT_DAMAGE = 1
@@ -42,12 +43,6 @@ ServerOpt = Annotated[
     str | None, typer.Option("--server", help="A Redis-protocol server, HOST:PORT.")
 ]
 DirOpt = Annotated[str | None, typer.Option("--dir", help="A ShaleKV DB directory.")]
-
-
-def _err(message: str) -> None:
-    Console(stderr=True, width=200 if not sys.stderr.isatty() else None).print(
-        Text(message, style="bold red")
-    )
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -309,7 +304,7 @@ def export(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
-        _fsync_dir(os.path.dirname(os.path.abspath(out)))
+        sync_dir(os.path.dirname(os.path.abspath(out)))
         size = dst.writer.size
     except (InvalidArgumentError, LockError, FileNotFoundError, redis_errors.ConnectionError,
             redis_errors.AuthenticationError) as e:  # fmt: skip
@@ -322,15 +317,6 @@ def export(
         if client is not None:
             client.close()
     _report(summary, "exported", as_json, {"file": out, "file_bytes": size})
-
-
-def _fsync_dir(path: str) -> None:
-    """Make the rename durable (as the engine does for its own files)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: str) -> None:
