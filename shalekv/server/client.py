@@ -231,8 +231,13 @@ class Client(Context, asyncio.Protocol):
         resp.encode(self.out, r, self.proto)
 
     def push(self, r: Any) -> None:
-        """An out-of-band message (pub/sub, MONITOR): written now, never skipped."""
+        """An out-of-band message (pub/sub, MONITOR): written now, never skipped; behind
+        this client's replies still waiting for the end of the pass, if any, so that
+        it never overtakes them (a SUBSCRIBE's confirmation comes before its messages)."""
         if self.closing or self.transport is None:
+            return
+        if self.flush_queued:
+            resp.encode(self.out, r, self.proto)
             return
         out: list[bytes] = []
         resp.encode(out, r, self.proto)

@@ -9,55 +9,12 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shalekv.server.app import Server
-from shalekv.server.client import Client
-from shalekv.server.config import ServerConfig
+from tests.server.inproc import connect, open_server
 from tests.server.raw import pack
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.data = b""
-        self.closed = False
-
-    def get_extra_info(self, name: str) -> Any:
-        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 7379)}.get(name)
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed, "a write after close"
-        self.data += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        out, self.data = self.data, b""
-        return out
-
-
-def open_server(path: Path) -> Server:
-    cfg = ServerConfig()
-    cfg.set("dir", str(path), startup=True)
-    server = Server(cfg)
-    server.open()
-    return server
-
-
-def connect(server: Server) -> tuple[Client, FakeTransport]:
-    c = Client(server)
-    t = FakeTransport()
-    c.connection_made(t)  # type: ignore[arg-type]
-    return c, t
 
 
 @pytest.fixture
