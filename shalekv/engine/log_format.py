@@ -35,8 +35,8 @@ PENDING_LIMIT = 1 << 20  # deferred records written out early past this many byt
 class LogWriter:
     """Appends framed records to a file with unbuffered writes (one syscall per record),
     or, once `deferred` is set, into a memory buffer that `write_pending` writes with one
-    syscall (the server writes a whole pipelined read's records at once, as Redis writes
-    its AOF buffer once per event-loop pass, before any reply leaves).
+    syscall (the server writes the records of a whole event-loop pass at once, before
+    any reply leaves, as Redis writes its AOF buffer).
 
     Not thread-safe: the DB's write path serializes callers.
     """

@@ -137,7 +137,7 @@ class Server:
         opts = cfg.engine_options()
         opts["compaction_filter"] = COMPACTION_FILTER
         engine = DB.open(cfg["dir"], **opts)
-        engine.defer_wal()  # written once per event-loop callback: write_wal()
+        engine.defer_wal()  # the WAL is written once per loop pass: flush_clients
         self.store = Store(engine, cfg["databases"])
         self.expiry = ExpiryCycle(self.store, thread=False)
 

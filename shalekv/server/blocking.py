@@ -220,7 +220,7 @@ class BlockedClients:
         """The after-call hook: mark the waited keys among a write's arguments ready,
         then serve them."""
         names = self.names
-        if not names or "readonly" in cmd.flags:
+        if not names or cmd.readonly:
             return
         if cmd.name == "swapdb":  # every key of the swapped databases may be ready now
             for db, key in list(self.by_key):

@@ -231,12 +231,13 @@ class Client(Context, asyncio.Protocol):
         resp.encode(self.out, r, self.proto)
 
     def push(self, r: Any) -> None:
-        """An out-of-band message (pub/sub, MONITOR): written now, never skipped; behind
-        this client's replies still waiting for the end of the pass, if any, so that
-        it never overtakes them (a SUBSCRIBE's confirmation comes before its messages)."""
+        """An out-of-band message (pub/sub, MONITOR, keyspace events), never skipped:
+        behind the replies this client already has pending (being built, or waiting for
+        the end of the pass), so everything arrives in execution order as from Redis's
+        single output buffer; written at once when there are none."""
         if self.closing or self.transport is None:
             return
-        if self.flush_queued:
+        if self.out or self.flush_queued:
             resp.encode(self.out, r, self.proto)
             return
         out: list[bytes] = []

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shalekv.commands.reply import Push
-from shalekv.server import resp
 from shalekv.types.glob import compile_glob
 
 if TYPE_CHECKING:
@@ -133,13 +132,10 @@ class PubSubHub:
 
 
 def deliver(c: Client, msg: Push) -> None:
-    """Send a message now, after the replies the client already has pending: a RESP3
-    client that pipelines SUBSCRIBE and PUBLISH, or SETs it gets keyspace events of,
-    sees everything in execution order, as in Redis's single output buffer."""
-    if c.out and not c.closing:
-        resp.encode(c.out, msg, c.proto)
-    else:
-        c.push(msg)  # written at once; enforces client-output-buffer-limit pubsub
+    """Send a message: Client.push keeps it behind the replies c has pending (a RESP3
+    client that pipelines SUBSCRIBE and PUBLISH sees them in execution order), else
+    writes it at once and enforces client-output-buffer-limit pubsub."""
+    c.push(msg)
 
 
 def _drop(index: dict[bytes, Subscribers], channel: bytes, cid: int) -> None:

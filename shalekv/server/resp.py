@@ -103,11 +103,9 @@ class RequestParser:
         if ready and not authenticated:
             ready.clear()  # RESET dropped authentication: the limits apply again
         if ready or (authenticated and self.fast and self._parse_fast()):
-            while ready:
-                args, size = ready.popleft()
-                self.pos += size
-                if args:  # `*0`, `*-1`: skipped, as Redis does
-                    return args
+            args, size = ready.popleft()  # never empty: `*0`/`*-1` stop the fast path
+            self.pos += size
+            return args
         while True:
             buf = self.buf
             pos = self.pos
@@ -349,20 +347,19 @@ def format_double(d: float) -> bytes:
 
 
 _ONLY_BYTES = {bytes}
-_BULK_LEN = [b"$%d" % n for n in range(1024)]
 
 
 def _bulk_array(v: list[bytes] | tuple[bytes, ...]) -> bytes | None:
     """An array of short bulks (LRANGE, HGETALL, MGET ...) encoded with C-level steps
-    only: `*n`, then `$len`, bulk, `$len`, bulk ... joined by CRLF. None if a bulk
-    is too long for the header table."""
+    only: `*n`, then `$len` CRLF, bulk, CRLF for each. None if a bulk is too long for
+    the header table."""
     lens = list(map(len, v))
-    if max(lens) >= len(_BULK_LEN):
+    if max(lens) >= len(_BULK_HDR):
         return None
-    parts: list[bytes] = [b""] * (2 * len(v))
-    parts[::2] = map(_BULK_LEN.__getitem__, lens)
-    parts[1::2] = v
-    return b"*%d\r\n%b\r\n" % (len(v), b"\r\n".join(parts))
+    parts: list[bytes] = [CRLF] * (3 * len(v))
+    parts[::3] = map(_BULK_HDR.__getitem__, lens)
+    parts[1::3] = v
+    return b"*%d\r\n%b" % (len(v), b"".join(parts))
 
 
 def encode(out: list[bytes], v: Any, proto: int) -> None:

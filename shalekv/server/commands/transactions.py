@@ -109,7 +109,7 @@ def exec_(c: Client, a: list[bytes]) -> object:
         with store.lock:
             t = c.txn = Txn(store)
             for cmd, args in queued:
-                t.count_reads = "readonly" in cmd.flags
+                t.count_reads = cmd.readonly
                 start = time.perf_counter_ns()
                 failed = False
                 try:
