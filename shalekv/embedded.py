@@ -70,13 +70,15 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         encoding_errors: str = "strict",
         databases: int = 16,
         active_expiry: bool = True,
+        zset_rank_index_size: int = 32 << 20,
+        _rank_bucket: int | None = None,
         _store: Store | None = None,
         **engine_options: Any,
     ) -> None:
         if _store is None:
             engine_options.setdefault("compaction_filter", COMPACTION_FILTER)
             engine = DB.open(path, **engine_options)
-            _store = Store(engine, databases)
+            _store = Store(engine, databases, zset_rank_index_size, _rank_bucket)
             self._owner = True
             self._expiry: ExpiryCycle | None = ExpiryCycle(_store) if active_expiry else None
         else:
@@ -361,5 +363,7 @@ def _annotate(e: Exception, number: int, args: tuple[Any, ...]) -> None:
 
 def open(path: str | os.PathLike[str], **options: Any) -> ShaleKV:  # noqa: A001
     """Open (creating if needed) a store at path. Options: decode_responses, db,
-    databases, active_expiry, and any engine option (fsync, block_cache_size, ...)."""
+    databases, active_expiry, zset_rank_index_size (bytes of memory for the rank
+    indexes of big sorted sets; 0 = none), and any engine option (fsync,
+    block_cache_size, ...)."""
     return ShaleKV(path, **options)

@@ -700,21 +700,128 @@ class DB:
     ) -> tuple[list[bytes], list[bytes]]:
         """(keys, values) of items(lower, upper, reverse) as two lists, built a chunk at
         a time with no Python step per item: for bounded reads (LRANGE, HGETALL)."""
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for k, v in self.chunks(lower, upper, reverse):
+            keys += k
+            values += v
+        return keys, values
+
+    def head(self, lower: bytes, upper: bytes | None, n: int) -> tuple[list[bytes], list[bytes]]:
+        """(keys, values) of the first n items of [lower, upper): what
+        collect(lower, upper) starts with, without its iterators for a short scan (a
+        seek of ZRANGEBYSCORE ... LIMIT, a rank-index bucket): each source hands over at
+        most n + 1 entries from one block, they are sorted together, and the result
+        stands if it holds n items below every source's bound; else the general path."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        mem, imms, version, frozen_rdels = self._sv
+        if frozen_rdels or mem.range_dels or n <= 0:
+            return self._head_slow(lower, upper, n)
+        seq = self._acquire_snapshot()
+        try:
+            got = self._head(mem, imms, version, lower, upper, n, seq)
+        finally:
+            self._release_snapshot(seq)
+        return got if got is not None else self._head_slow(lower, upper, n)
+
+    def _head_slow(
+        self, lower: bytes, upper: bytes | None, n: int
+    ) -> tuple[list[bytes], list[bytes]]:
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for k, v in islice(self.items(lower, upper), max(n, 0)):
+            keys.append(k)
+            values.append(v)
+        return keys, values
+
+    def _head(
+        self,
+        mem: MemTable,
+        imms: tuple[MemTable, ...],
+        version: Version,
+        lower: bytes,
+        upper: bytes | None,
+        n: int,
+        seq: int,
+    ) -> tuple[list[bytes], list[bytes]] | None:
+        want = n + 1
+        entries: list[Any] = []
+        bound: bytes | None = None  # entries below it are complete
+        src = 0
+        for m in (mem, *imms):
+            if len(m):
+                keys, es = m.entries_from(lower, True, want)
+                if upper is not None and keys and keys[-1] >= upper:
+                    cut = bisect_left(keys, upper)
+                    keys, es = keys[:cut], es[:cut]
+                elif len(keys) == want:
+                    bound = keys[-1] if bound is None or keys[-1] < bound else bound
+                if keys:
+                    if max(map(_seq_of, es)) > seq:
+                        return None  # written since the snapshot: the general path
+                    entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
+            src += 1
+        table = self._table
+        for f in version.levels[0]:
+            if f.largest >= lower and (upper is None or f.smallest < upper):
+                got, b = table(f).head(lower, upper, want, seq, src)
+                entries += got
+                if b is not None and (bound is None or b < bound):
+                    bound = b
+            src += 1
+        largest_keys = version.largest_keys
+        for level in range(1, NUM_LEVELS):
+            files = version.levels[level]
+            if files:
+                i = bisect_left(largest_keys[level], lower)
+                if i < len(files) and (upper is None or files[i].smallest < upper):
+                    got, b = table(files[i]).head(lower, upper, want, seq, src)
+                    entries += got
+                    if b is None and i + 1 < len(files):
+                        b = files[i].largest  # the next file continues the range
+                    if b is not None and (bound is None or b < bound):
+                        bound = b
+            src += 1
+        if not entries:
+            return [], []
+        entries.sort()
+        keys = [e[0] for e in entries]
+        if any(map(eq, keys, islice(keys, 1, None))):  # keep each key's newest source
+            newest = [True, *map(ne, keys, islice(keys, 1, None))]
+            entries = list(compress(entries, newest))
+            keys = list(compress(keys, newest))
+        kinds = [e[2] & 0xFF for e in entries]
+        if BLOB_INDEX in kinds:
+            return None
+        if DELETE in kinds:
+            live = [k == PUT for k in kinds]
+            keys = list(compress(keys, live))
+            entries = list(compress(entries, live))
+        if bound is not None:
+            cut = bisect_left(keys, bound)
+            if cut < n:
+                return None  # not enough known: the general path
+            keys, entries = keys[:cut], entries[:cut]
+        return keys[:n], [e[3] for e in entries[:n]]
+
+    def chunks(
+        self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """items(lower, upper, reverse) as a (keys, values) pair of lists at a time
+        (about a block each): for long scans that work on lists, not items."""
         if self._closed:
             raise ClosedError("DB is closed")
         seq = self._acquire_snapshot()
-        keys: list[bytes] = []
-        values: list[bytes] = []
+        chunks = None
         try:
             chunks = self._chunks(lower, upper, reverse, seq)
-            for k, v in chunks:
-                keys += k
-                values += v
-            chunks.close()  # drop its Version before the snapshot goes
-            del chunks
+            yield from chunks
         finally:
+            if chunks is not None:
+                chunks.close()  # drop its Version before the snapshot goes
+            chunks = None
             self._release_snapshot(seq)
-        return keys, values
 
     def _iterate(
         self, lower: bytes | None, upper: bytes | None, reverse: bool, seq: int, release: bool

@@ -35,6 +35,7 @@ TRAILER_SIZE = 5
 BLOCK_HEAD = struct.Struct("<IB")  # entry count, flags
 FLAG_MULTI_VERSION = 1  # some key has more than one version in this block
 _FIRST_CHUNK = 8  # entries an iterator hands over first (seeks usually read a few)
+_FINDS_BEFORE_LIST = 8  # searches of a block in place before its key list is built
 
 Entry = tuple[bytes, int, int, bytes]  # (key, seq, kind, value)
 TaggedEntry = tuple[bytes, int, int, bytes]  # (key, source, seq << 8 | kind, value)
@@ -65,8 +66,9 @@ def encode_data_block(
 class DecodedBlock:
     """A data block's payload with its arrays: tags and offsets are memoryviews over
     the payload (no per-entry int objects), values are sliced on demand. The key list
-    is built on the second use only: a block read once (a random point lookup over a
-    large table) is searched in place, which is cheaper than slicing every key."""
+    is built once a block has been searched a few times: a block read once or twice (a
+    random point lookup over a large table) is searched in place, which is cheaper than
+    slicing every key; short scans slice out only the keys they return."""
 
     __slots__ = (
         "n",
@@ -78,7 +80,7 @@ class DecodedBlock:
         "tags",
         "vbase",
         "_keys",
-        "_used",
+        "_finds",
     )
 
     def __init__(self, buf: bytes) -> None:
@@ -108,7 +110,7 @@ class DecodedBlock:
         self.tags = tags
         self.vbase = vbase
         self._keys: list[bytes] | None = None
-        self._used = False
+        self._finds = 0
 
     @property
     def keys(self) -> list[bytes]:
@@ -125,10 +127,10 @@ class DecodedBlock:
         """Index of the first entry whose key is >= key."""
         keys = self._keys
         if keys is None:
-            if self._used:
-                keys = self.keys
-            else:
-                self._used = True
+            if self._finds < _FINDS_BEFORE_LIST:
+                # Binary search in place (a few slices) until the block has proved hot:
+                # building the key list costs as much as ~15 such searches.
+                self._finds += 1
                 buf = self.payload
                 kends = self.kends
                 kbase = self.kbase
@@ -140,11 +142,15 @@ class DecodedBlock:
                     else:
                         hi = mid
                 return lo
+            keys = self.keys
         return bisect_left(keys, key)
 
     def key_range(self, lo: int, hi: int) -> list[bytes]:
-        """Keys lo..hi-1, sliced from the payload when the list is not built yet."""
+        """Keys lo..hi-1, sliced from the payload when the list is not built yet (and
+        a quarter of the block or less is asked for: a short scan's few keys)."""
         keys = self._keys
+        if keys is None and hi - lo > self.n >> 2:
+            keys = self.keys
         if keys is not None:
             return keys[lo:hi]
         buf = self.payload
@@ -567,6 +573,46 @@ class SSTableReader:
                     return
                 b -= 1
 
+    def head(
+        self, lower: bytes, upper: bytes | None, n: int, snapshot: int | None, src: int
+    ) -> tuple[list[TaggedEntry], bytes | None]:
+        """The first entries of [lower, upper): at most about n, as iter_chunks hands
+        them (key, src, tag, value), and a bound below which they are complete when the
+        table may hold more of the range (the last key looked at: more versions of it
+        may follow), else None. One bisect, then as few blocks as hold them: for short
+        scans (DB.head)."""
+        b = bisect_left(self.index_keys, lower)
+        if b >= self.num_blocks:
+            return [], None
+        if snapshot is not None and self.max_seq <= snapshot:
+            snapshot = None
+        out: list[TaggedEntry] = []
+        lo = -1
+        while True:
+            blk = self.block(b)
+            if lo < 0:
+                lo = blk.find(lower)
+            hi = min(lo + n - len(out), blk.n)
+            last = upper is not None and hi > lo and blk.key(hi - 1) >= upper
+            if last:
+                hi = blk.find(upper)  # type: ignore[arg-type]
+            part = _visible(blk, lo, hi, snapshot, src, False)
+            if out and part and part[0][0] == out[-1][0]:
+                # older versions of the previous block's last key: the newest came first
+                k = out[-1][0]
+                part = [e for e in part if e[0] != k]
+            out += part
+            if last:
+                return out, None
+            if hi < blk.n:
+                return out, blk.key(hi - 1)  # n taken: the rest is unknown
+            b += 1
+            if b == self.num_blocks:
+                return out, None
+            if len(out) >= n:
+                return out, blk.key(hi - 1) if hi else lower
+            lo = 0
+
     def iter_all_versions(self) -> Iterator[Entry]:
         """Every entry of the table in order (compaction input, verify)."""
         for b in range(self.num_blocks):
@@ -598,25 +644,20 @@ def _visible(
 ) -> list[TaggedEntry]:
     """Entries lo..hi-1 of a block, newest visible version per key, built by C-level
     zip/map over slices when the block holds one version per key."""
-    keys, tags, vends, values, flags, vbase = (
-        blk.keys,
-        blk.tags,
-        blk.vends,
-        blk.payload,
-        blk.flags,
-        blk.vbase,
-    )
     if lo >= hi:
         return []
-    if snapshot is None and not flags & FLAG_MULTI_VERSION:
+    tags, vends, values, vbase = blk.tags, blk.vends, blk.payload, blk.vbase
+    # Only the keys asked for are sliced out of a block whose key list is not built.
+    keys = blk.key_range(lo, hi)
+    if snapshot is None and not blk.flags & FLAG_MULTI_VERSION:
         starts = (vends[lo - 1] if lo else vbase, *vends[lo : hi - 1])
         vals = map(values.__getitem__, map(slice, starts, vends[lo:hi]))
-        out = list(zip(keys[lo:hi], repeat(src), tags[lo:hi], vals))
+        out = list(zip(keys, repeat(src), tags[lo:hi], vals))
     else:
         out = []
         prev = None
         for j in range(lo, hi):
-            k = keys[j]
+            k = keys[j - lo]
             if k == prev:
                 continue
             tag = tags[j]

@@ -138,7 +138,7 @@ class Server:
         opts["compaction_filter"] = COMPACTION_FILTER
         engine = DB.open(cfg["dir"], **opts)
         engine.defer_wal()  # the WAL is written once per loop pass: flush_clients
-        self.store = Store(engine, cfg["databases"])
+        self.store = Store(engine, cfg["databases"], cfg["zset-rank-index-size"])
         self.expiry = ExpiryCycle(self.store, thread=False)
 
     def queue_flush(self, c: Client) -> None:

@@ -186,6 +186,13 @@ _opt(
 )
 _opt("databases", "16", _nonneg(parse_int), False, "Number of databases (SELECT 0..n-1).")
 _opt(
+    "zset-rank-index-size",
+    "32mb",
+    _nonneg(parse_memory),
+    False,
+    "Memory for the rank indexes of big sorted sets (0: ranks are counted by scanning).",
+)
+_opt(
     "block-cache-size",
     "256mb",
     _nonneg(parse_memory),

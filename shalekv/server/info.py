@@ -174,7 +174,23 @@ def _memory(s: Server, es: dict[str, Any]) -> list[tuple[str, object]]:
         ("engine_block_cache_bytes", es.get("block_cache_usage", 0)),
         ("engine_compressed_cache_bytes", es.get("compressed_cache_usage", 0)),
         ("engine_memtable_bytes", mem),
+        *_rank_fields(s),
         ("lazyfree_pending_objects", 0),
+    ]
+
+
+def _rank_fields(s: Server) -> list[tuple[str, object]]:
+    """The sorted sets' rank indexes (types/zrank.py): memory, builds (one scan of a set
+    each), mismatches with the engine (should stay 0), evictions."""
+    r = s.store.ranks if s.store else None
+    if r is None:
+        return []
+    return [
+        ("zset_rank_indexes", len(r)),
+        ("zset_rank_index_bytes", r.nbytes),
+        ("zset_rank_index_builds", r.builds),
+        ("zset_rank_index_mismatches", r.mismatches),
+        ("zset_rank_index_evictions", r.evictions),
     ]
 
 

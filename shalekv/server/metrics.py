@@ -69,6 +69,11 @@ def snapshot(server: Server) -> dict[str, Any]:
         "keyspace_hits": store.keyspace_hits if store else 0,
         "keyspace_misses": store.keyspace_misses if store else 0,
         "expired_keys": store.expired_keys if store else 0,
+        "ranks": (
+            (len(store.ranks), store.ranks.nbytes, store.ranks.builds, store.ranks.mismatches)
+            if store
+            else (0, 0, 0, 0)
+        ),
         "pubsub_channels": channels,
         "pubsub_patterns": patterns,
         "keys": [(db, k, e) for db, (k, e) in enumerate(store.counts) if k] if store else [],
@@ -143,6 +148,15 @@ class ServerCollector(Collector):
             s["keyspace_misses"],
         )
         yield counter("expired_keys", "Keys deleted on expiry.", s["expired_keys"])
+        n, nbytes, builds, mismatches = s["ranks"]
+        yield gauge("zset_rank_indexes", "Sorted sets with a rank index in memory.", n)
+        yield gauge("zset_rank_index_bytes", "Estimated memory of the rank indexes.", nbytes)
+        yield counter("zset_rank_index_builds", "Rank indexes built by a scan of a set.", builds)
+        yield counter(
+            "zset_rank_index_mismatches",
+            "Rank indexes dropped for disagreeing with the engine (should stay 0).",
+            mismatches,
+        )
         yield gauge("pubsub_channels", "Channels with subscribers.", s["pubsub_channels"])
         yield gauge("pubsub_patterns", "Patterns with subscribers.", s["pubsub_patterns"])
         yield gauge("memory_rss_bytes", "Resident set size of the server process.", s["rss"])

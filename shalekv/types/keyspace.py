@@ -22,6 +22,7 @@ from shalekv.engine.db import DB
 from shalekv.engine.write_batch import PUT, WriteBatch
 from shalekv.errors import DB_INDEX, NO_SUCH_KEY, ResponseError, WrongTypeError
 from shalekv.types import encoding as enc
+from shalekv.types.zrank import RankIndexes
 
 _U16 = struct.Struct(">H")
 _I64 = struct.Struct(">q")
@@ -43,10 +44,18 @@ class Store:
     """Shared state of one open data directory: the engine, the writer lock, the
     version allocator, per-database key counts and WATCH bookkeeping."""
 
-    def __init__(self, engine: DB, databases: int = 16) -> None:
+    def __init__(
+        self,
+        engine: DB,
+        databases: int = 16,
+        rank_index_size: int = 32 << 20,
+        rank_bucket: int | None = None,
+    ) -> None:
         self.engine = engine
         self.databases = databases
         self.lock = threading.RLock()
+        # Order statistics of big sorted sets (types/zrank.py), kept by Txn.commit.
+        self.ranks = RankIndexes(engine, rank_index_size, rank_bucket or 32)
         raw = engine.get(enc.VERSION_KEY)
         self._next_version = enc.unpack_u64(raw) if raw else 1
         self._reserved = self._next_version
@@ -91,7 +100,17 @@ class Txn:
     """One atomic unit of work: build it and commit() it while holding store.lock
     (commands.registry.dispatch does; nothing is written if commit() is not reached)."""
 
-    __slots__ = ("store", "engine", "batch", "pending", "rdels", "now", "counts", "count_reads")
+    __slots__ = (
+        "store",
+        "engine",
+        "batch",
+        "pending",
+        "rdels",
+        "now",
+        "counts",
+        "count_reads",
+        "zdeltas",
+    )
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -102,6 +121,9 @@ class Txn:
         self.now = time.time_ns() // 1_000_000
         self.counts: dict[int, list[int]] = {}
         self.count_reads = False  # the server sets it for read commands (keyspace_hits)
+        # score prefix -> {score-index key: net +1 added / -1 removed}, for the rank
+        # indexes (types/zrank.py); only sorted-set code writes score-index keys this way
+        self.zdeltas: dict[bytes, dict[bytes, int]] | None = None
 
     # ------------------------------------------------------------ raw reads/writes
 
@@ -127,6 +149,17 @@ class Txn:
             b = self.batch = WriteBatch()
         b.delete(k)
 
+    def index_deltas(self, sp: bytes) -> dict[bytes, int]:
+        """Where sorted-set code counts the score-index keys it adds (+1) and removes
+        (-1) under prefix sp; applied to the store's rank index at commit."""
+        zd = self.zdeltas
+        if zd is None:
+            zd = self.zdeltas = {}
+        d = zd.get(sp)
+        if d is None:
+            d = zd[sp] = {}
+        return d
+
     def delete_range(self, lo: bytes, hi: bytes) -> None:
         for k in [k for k in self.pending if lo <= k < hi]:
             del self.pending[k]
@@ -149,6 +182,14 @@ class Txn:
         if not mine:
             return it  # the usual case: no generator of ours between caller and engine
         return self._merge_pending(it, mine, reverse)
+
+    def head(self, lo: bytes, hi: bytes, n: int) -> list[bytes]:
+        """The first n keys of scan(lo, hi): the engine's short-scan path when this
+        transaction wrote nothing in the range."""
+        p = self.pending
+        if (p and any(lo <= k < hi for k in p)) or any(a < hi and b > lo for a, b in self.rdels):
+            return [k for k, _ in islice(self.scan(lo, hi), n)]
+        return self.engine.head(lo, hi, n)[0]
 
     def scan_values(self, lo: bytes, hi: bytes, reverse: bool = False) -> list[bytes]:
         """The values of scan(lo, hi, reverse) as a list; without writes of ours in the
@@ -195,10 +236,20 @@ class Txn:
         if store.watchers:
             self._mark_watched()
         ops = batch.ops
-        if len(ops) == 1 and ops[0][0] == PUT:
-            store.engine.put(ops[0][1], ops[0][2])  # type: ignore[arg-type]  # hot path
-        else:
-            store.engine.write(batch)
+        zd = self.zdeltas
+        try:
+            if len(ops) == 1 and ops[0][0] == PUT:
+                store.engine.put(ops[0][1], ops[0][2])  # type: ignore[arg-type]  # hot path
+            else:
+                store.engine.write(batch)
+        except BaseException:
+            if zd:
+                for sp in zd:
+                    store.ranks.drop(sp)
+            raise
+        if zd:
+            store.ranks.apply(zd)
+            self.zdeltas = None
         self.batch = None
         self.pending = {}
         self.rdels = []

@@ -8,9 +8,13 @@ key order is Redis's zset order (score, then member bytes), so ranges by score o
 are bounded engine scans: O(log N + M). Scores are stored with -0.0 turned into 0.0, as
 Redis's listpack encoding does (double2ll), so a score decoded from the index is exact.
 
-Ranks have no order-statistic tree under them: ZRANK, ZCOUNT and ZLEXCOUNT count index
-entries, scanning the range and its complement side by side and stopping at the shorter
-one (O(min(M, N - M))). Thread-safety: callers hold the store lock (one `Txn`).
+Ranks: a big set gets an in-memory order-statistics index over its score index
+(types/zrank.py), so ZRANK, ZCOUNT, ZLEXCOUNT and ranges by rank cost O(log N) plus one
+scan of at most two buckets. Every score-index key added or removed here is counted in
+the transaction (`Txn.index_deltas`), which keeps the index exact at commit; a small
+set, or one this transaction wrote otherwise (COPY, RENAME), is counted by scanning the
+range and its complement side by side, stopping at the shorter one (O(min(M, N - M))).
+Thread-safety: callers hold the store lock (one `Txn`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from shalekv.errors import ZSET_NAN, ResponseError, WrongTypeError
 from shalekv.types import encoding as enc
 from shalekv.types.collection import clamp_range
 from shalekv.types.keyspace import Txn
+from shalekv.types.zrank import RankIndex
 
 ZSET = enc.ZSET
 _COLL = enc.COLL
@@ -102,6 +107,7 @@ def add(
     ep = enc.elem_prefix(db, key, version)
     sp = enc.score_prefix(db, key, version)
     get, put, delete = t.get, t.put, t.delete
+    deltas = t.index_deltas(sp)
     added = updated = 0
     last: float | None = None
     for score, member in pairs:
@@ -121,15 +127,21 @@ def add(
             if score != cur:
                 if score == 0.0:
                     score = 0.0
-                delete(sp + _encode_score(cur) + member)
-                put(sp + _encode_score(score) + member, b"")
+                sk = sp + _encode_score(cur) + member
+                delete(sk)
+                deltas[sk] = deltas.get(sk, 0) - 1
+                sk = sp + _encode_score(score) + member
+                put(sk, b"")
+                deltas[sk] = deltas.get(sk, 0) + 1
                 put(ek, _pack(score))
                 updated += 1
         elif not xx:
             if score == 0.0:
                 score = 0.0
             put(ek, _pack(score))
-            put(sp + _encode_score(score) + member, b"")
+            sk = sp + _encode_score(score) + member
+            put(sk, b"")
+            deltas[sk] = deltas.get(sk, 0) + 1
             added += 1
             last = score
     if added:
@@ -143,12 +155,15 @@ def rem(t: Txn, db: int, key: bytes, members: list[bytes]) -> int:
     if z is None:
         return 0
     n = 0
+    deltas = t.index_deltas(z.sp)
     for member in members:
         ek = z.ep + member
         old = t.get(ek)
         if old is not None:
             t.delete(ek)
-            t.delete(z.sp + _encode_score(_unpack(old)) + member)
+            sk = z.sp + _encode_score(_unpack(old)) + member
+            t.delete(sk)
+            deltas[sk] = deltas.get(sk, 0) - 1
             n += 1
     _recount(t, db, key, z, z.count - n)
     return n
@@ -183,29 +198,69 @@ def card(t: Txn, db: int, key: bytes) -> int:
 # ---------------------------------------------------------------- counting
 
 
-def _count_in(t: Txn, lo: bytes, hi: bytes, sp: bytes, total: int) -> int:
-    """Index entries in [lo, hi) within [sp, end of sp): scans the range and its
-    complement alternately in growing steps, so the cost is O(min(M, N - M))."""
+def _ranks(t: Txn, z: _Z, build: bool) -> tuple[RankIndex, dict[bytes, int]] | None:
+    """z's rank index (built if missing and build) and this transaction's live changes
+    to its score index, which callers add on top; None for a small set, a disabled
+    index, or when this transaction wrote the index in a way it cannot account for."""
+    ranks = t.store.ranks
+    if z.count < ranks.min_count():
+        return None
+    sp = z.sp
+    end = _end(sp)
+    zd = t.zdeltas
+    d = zd.get(sp) if zd else None
+    if t.pending:
+        for k in t.pending:
+            if sp <= k < end and (d is None or k not in d):
+                return None
+    if t.rdels and any(a < end and b > sp for a, b in t.rdels):
+        return None
+    live = {k: v for k, v in d.items() if v} if d else {}
+    committed = z.count - sum(live.values())
+    idx = ranks.get(sp, end, committed) if build else ranks.peek(sp, committed)
+    return None if idx is None else (idx, live)
+
+
+def _before(live: dict[bytes, int], key: bytes) -> int:
+    return sum(v for k, v in live.items() if k < key) if live else 0
+
+
+def _count_in(t: Txn, z: _Z, lo: bytes, hi: bytes) -> int:
+    """Index entries in [lo, hi). Near either end of the set (or in a small set) they
+    are counted by scanning the range and its complement alternately in growing steps,
+    O(min(M, N - M)); past a few buckets' worth the rank index answers, O(log N)."""
     if lo >= hi:
         return 0
-    inside = t.scan(lo, hi)
-    outside = chain(t.scan(sp, lo), t.scan(hi, _end(sp)))
-    step = 16
-    a = b = 0
-    while True:
-        c = len(list(islice(inside, step)))
-        a += c
-        if c < step:
-            return a
-        c = len(list(islice(outside, step)))
-        b += c
-        if c < step:
-            return total - b
-        step *= 2
+    r = _ranks(t, z, False)
+    if r is None:
+        inside = t.scan(lo, hi)
+        outside = chain(t.scan(z.sp, lo), t.scan(hi, _end(z.sp)))
+        limit = 4 * t.store.ranks.bucket
+        step = min(16, limit // 2)
+        a = b = 0
+        while True:
+            c = len(list(islice(inside, step)))
+            a += c
+            if c < step:
+                return a
+            c = len(list(islice(outside, step)))
+            b += c
+            if c < step:
+                return z.count - b
+            step *= 2
+            if a >= limit and limit:
+                limit = 0  # try the index once
+                r = _ranks(t, z, True)
+                if r is not None:
+                    break
+    idx, live = r
+    e = t.engine
+    return idx.rank_of(e, hi) - idx.rank_of(e, lo) + _before(live, hi) - _before(live, lo)
 
 
 def rank(t: Txn, db: int, key: bytes, member: bytes, reverse: bool = False) -> int | None:
-    """ZRANK/ZREVRANK: O(min(rank, N - rank)) index entries counted."""
+    """ZRANK/ZREVRANK: O(log N) with the rank index, or the entries before the
+    member counted from the nearer end of the set."""
     z = _load(t, db, key)
     if z is None:
         return None
@@ -213,7 +268,7 @@ def rank(t: Txn, db: int, key: bytes, member: bytes, reverse: bool = False) -> i
     if v is None:
         return None
     target = z.sp + _encode_score(_unpack(v)) + member
-    r = _count_in(t, z.sp, target, z.sp, z.count)
+    r = _count_in(t, z, z.sp, target)
     return z.count - 1 - r if reverse else r
 
 
@@ -238,7 +293,7 @@ def count(t: Txn, db: int, key: bytes, r: ScoreRange) -> int:
     if z is None:
         return 0
     b = _score_bounds(z.sp, r)
-    return 0 if b is None else _count_in(t, b[0], b[1], z.sp, z.count)
+    return 0 if b is None else _count_in(t, z, b[0], b[1])
 
 
 # ---------------------------------------------------------------- lex ranges
@@ -349,7 +404,7 @@ def lexcount(t: Txn, db: int, key: bytes, r: LexRange) -> int:
         return 0
     lo = base if isinstance(mn, int) else base + mn + (b"\x00" if minex else b"")
     hi = _end(base) if isinstance(mx, int) else base + mx + (b"" if maxex else b"\x00")
-    return _count_in(t, lo, hi, z.sp, z.count)
+    return _count_in(t, z, lo, hi)
 
 
 # ---------------------------------------------------------------- ranges
@@ -357,7 +412,8 @@ def lexcount(t: Txn, db: int, key: bytes, r: LexRange) -> int:
 
 def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes]:
     """Index keys of ranks [start, end] (negative counts from the end, clamped as
-    Redis's genericZrangebyrankCommand), scanning from the nearer end of the index."""
+    Redis's genericZrangebyrankCommand): from the rank index's bucket for start
+    (O(log N + M)), or near an end of the set, scanning from that end."""
     n = z.count
     r = clamp_range(start, end, n)
     if r is None:
@@ -365,7 +421,16 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
     start, end = r
     fs, fe = (n - 1 - end, n - 1 - start) if reverse else (start, end)
     sp = z.sp
-    if fs <= n - 1 - fe:
+    ri = _ranks(t, z, min(fs, n - 1 - fe) > 4 * t.store.ranks.bucket)
+    if ri is not None and not ri[1]:
+        lo, skip = ri[0].seek(fs)
+        if fe - fs < 128:
+            keys = t.head(lo, _end(sp), skip + fe - fs + 1)[skip:]
+        else:
+            keys = [k for k, _ in islice(t.scan(lo, _end(sp)), skip, skip + fe - fs + 1)]
+        if reverse:
+            keys.reverse()
+    elif fs <= n - 1 - fe:
         keys = [k for k, _ in islice(t.scan(sp, _end(sp)), fs, fe + 1)]
         if reverse:
             keys.reverse()
@@ -386,6 +451,8 @@ def _score_keys(
     b = _score_bounds(z.sp, r)
     if b is None:
         return []
+    if not reverse and 0 <= limit <= 128 and offset <= 128:
+        return t.head(b[0], b[1], offset + limit)[offset:]
     stop = None if limit < 0 else offset + limit
     return [k for k, _ in islice(t.scan(b[0], b[1], reverse), offset, stop)]
 
@@ -478,9 +545,11 @@ def remrange(t: Txn, db: int, key: bytes, kind: int, lo: object, hi: object = No
 def _delete_keys(t: Txn, z: _Z, keys: list[bytes]) -> None:
     m = len(z.sp) + 8
     ep = z.ep
+    deltas = t.index_deltas(z.sp)
     for k in keys:
         t.delete(k)
         t.delete(ep + k[m:])
+        deltas[k] = deltas.get(k, 0) - 1
 
 
 def pop(t: Txn, db: int, key: bytes, count: int, highest: bool) -> Pairs:
@@ -526,11 +595,14 @@ def _store(t: Txn, db: int, dst: bytes, pairs: Pairs) -> int:
     ep = enc.elem_prefix(db, dst, version)
     sp = enc.score_prefix(db, dst, version)
     put = t.put
+    deltas = t.index_deltas(sp)
     for member, s in pairs:
         if s == 0.0:
             s = 0.0
         put(ep + member, _pack(s))
-        put(sp + _encode_score(s) + member, b"")
+        sk = sp + _encode_score(s) + member
+        put(sk, b"")
+        deltas[sk] = 1
     t.set_meta(db, dst, enc.encode_coll(ZSET, 0, version, len(pairs)), None)
     return len(pairs)
 
@@ -661,8 +733,13 @@ def store(t: Txn, db: int, dst: bytes, pairs: Pairs) -> int:
 
 
 def _at_ranks(t: Txn, z: _Z, ranks: list[int]) -> dict[int, tuple[bytes, float]]:
-    """Members at the given ranks, in one forward pass up to the highest. O(max rank)."""
+    """Members at the given ranks: a seek each through the rank index when they are
+    sparse, else one forward pass up to the highest, O(max rank)."""
     want = sorted(set(ranks))
+    if len(want) * 8 * t.store.ranks.bucket < want[-1]:
+        ri = _ranks(t, z, True)
+        if ri is not None and not ri[1]:
+            return {r: _pair_at(t, z, r) for r in want}
     out: dict[int, tuple[bytes, float]] = {}
     n = len(z.sp)
     it = t.scan(z.sp, _end(z.sp))

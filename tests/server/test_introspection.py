@@ -291,6 +291,21 @@ def test_info_keyspace_and_stats_move(r: redis.Redis) -> None:
     assert after["total_commands_processed"] > before["total_commands_processed"]  # type: ignore[operator]
 
 
+def test_info_memory_rank_indexes(r: redis.Redis) -> None:
+    """A rank in the middle of a big sorted set builds its index once; later ranks
+    and writes use and keep it."""
+    r.delete("lb")
+    r.zadd("lb", {f"p{i:05d}": i for i in range(3000)})
+    before = info(r, "memory")
+    assert r.zrank("lb", "p01500") == 1500
+    r.zadd("lb", {"p99999": 1500.5})
+    assert r.zrank("lb", "p01600") == 1601
+    after = info(r, "memory")
+    assert after["zset_rank_index_builds"] == before["zset_rank_index_builds"] + 1  # type: ignore[operator]
+    assert after["zset_rank_index_mismatches"] == 0
+    assert after["zset_rank_indexes"] >= 1 and after["zset_rank_index_bytes"] > 0  # type: ignore[operator]
+
+
 def test_info_persistence_after_save(r: redis.Redis) -> None:
     r.set("k", "v")
     r.save()

@@ -1,0 +1,301 @@
+"""The rank index of big sorted sets (shalekv/types/zrank.py): the structure against a
+sorted-list model, and the commands that use it against a real redis-server with
+buckets small enough that every test set splits and merges them."""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import shalekv
+from shalekv.types.zrank import GROUP, RankIndex, RankIndexes
+from tests.types.differential import Pair
+
+SP = b"S-prefix|"
+END = b"S-prefix}"
+
+
+class ListEngine:
+    """The two engine reads the index makes, over a sorted list of keys."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.scanned = 0
+
+    def _range(self, lo: bytes, hi: bytes) -> list[bytes]:
+        ks = self.keys[bisect_left(self.keys, lo) : bisect_left(self.keys, hi)]
+        self.scanned += len(ks)
+        return ks
+
+    def collect(self, lo: bytes, hi: bytes) -> tuple[list[bytes], list[bytes]]:
+        ks = self._range(lo, hi)
+        return ks, [b""] * len(ks)
+
+    def head(self, lo: bytes, hi: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
+        ks = self._range(lo, hi)[:n]
+        return ks, [b""] * len(ks)
+
+    def chunks(self, lo: bytes, hi: bytes) -> Any:
+        ks = self._range(lo, hi)
+        for i in range(0, len(ks), 7):  # uneven chunks: bounds must not follow them
+            yield ks[i : i + 7], [b""] * len(ks[i : i + 7])
+
+
+def _key(i: int) -> bytes:
+    return SP + b"%06d" % i
+
+
+def _check(idx: RankIndex, eng: ListEngine) -> None:
+    keys = eng.keys
+    assert idx.total == len(keys)
+    assert idx.gfirst[0] == SP
+    flat = [b for g in idx.gbounds for b in g]
+    assert flat == sorted(set(flat))
+    assert [g[0] for g in idx.gbounds] == idx.gfirst
+    assert idx.gtotal == [sum(c) for c in idx.gcounts]
+    assert all(len(g) <= 2 * GROUP for g in idx.gbounds)
+    for i, b in enumerate(flat):  # every count is what the engine holds in the bucket
+        nxt = flat[i + 1] if i + 1 < len(flat) else END
+        assert [c for g in idx.gcounts for c in g][i] == len(eng._range(b, nxt))
+    for r in random.Random(len(keys)).sample(range(len(keys)), min(len(keys), 40)):
+        assert idx.rank_of(eng, keys[r]) == r
+        lo, skip = idx.seek(r)
+        assert eng._range(lo, END)[skip] == keys[r]
+        assert idx.rank_of(eng, keys[r] + b"\x00") == r + 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    initial=st.integers(0, 300),
+    bucket=st.sampled_from([1, 2, 3, 8]),
+    batches=st.lists(
+        st.lists(st.tuples(st.booleans(), st.integers(0, 2000)), max_size=60), max_size=25
+    ),
+)
+def test_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]) -> None:
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(0, 2 * initial, 2)]
+    idx = RankIndex.build(eng, SP, END, bucket)
+    _check(idx, eng)
+    for batch in batches:
+        present = set(eng.keys)
+        deltas: dict[bytes, int] = {}
+        for add, i in batch:
+            k = _key(i)
+            if add and k not in present:
+                present.add(k)
+                deltas[k] = deltas.get(k, 0) + 1
+            elif not add and k in present:
+                present.discard(k)
+                deltas[k] = deltas.get(k, 0) - 1
+        eng.keys = sorted(present)  # the commit, then the index hears of it
+        idx.apply(eng, deltas)
+        _check(idx, eng)
+
+
+def test_reads_scan_at_most_two_buckets() -> None:
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(100_000)]
+    idx = RankIndex.build(eng, SP, END, 32)
+    eng.scanned = 0
+    for r in range(0, 100_000, 997):
+        assert idx.rank_of(eng, eng.keys[r]) == r
+    assert eng.scanned <= 101 * 64
+    grow = {_key(i) + b"x": 1 for i in range(0, 50_000, 3)}  # one batch, many splits
+    eng.keys = sorted([*eng.keys, *grow])
+    idx.apply(eng, grow)
+    assert idx.total == len(eng.keys)
+    eng.scanned = 0
+    for r in range(0, len(eng.keys), 1999):
+        lo, skip = idx.seek(r)
+        assert skip < 64
+        assert eng._range(lo, END)[skip] == eng.keys[r]
+
+
+def test_budget_evicts_and_widens_buckets() -> None:
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(20_000)]
+    ranks = RankIndexes(eng, max_bytes=40_000, bucket=4)
+    idx = ranks.get(SP, END, 20_000)
+    assert idx is not None and idx.bucket > 4  # a quarter of the budget at most
+    assert idx.nbytes() <= 10_000 + 200
+    for n in range(10):  # other sets push the first one out
+        eng2 = b"other%d|" % n
+        ranks._idx[eng2] = RankIndex([eng2][0], eng2 + b"}", [eng2], [1], 4)
+        ranks._account(eng2, ranks._idx[eng2])
+    assert ranks.nbytes <= 40_000
+    assert RankIndexes(eng, max_bytes=0).get(SP, END, 20_000) is None
+
+
+# ---------------------------------------------------------------- through the commands
+
+
+@pytest.fixture(scope="module")
+def small_buckets(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    db = shalekv.open(
+        str(tmp_path_factory.mktemp("zrank")),
+        compaction_workers=0,
+        active_expiry=False,
+        _rank_bucket=2,  # sets above 4 members use the index; 5+ members split buckets
+    )
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def rpair(real: redis.Redis, small_buckets: Any) -> Pair:
+    real.flushall()
+    small_buckets.flushall()
+    return Pair(small_buckets, real)
+
+
+MEMBERS = st.sampled_from([f"m{i:02d}" for i in range(60)])
+SCORES = st.sampled_from([0, 1, 1, 2, 3.5, -1, "inf", "-inf"])
+RANKS = st.integers(-45, 45)
+BOUNDS = st.sampled_from(["-inf", "+inf", "0", "(1", "1", "2", "(3.5", "-1"])
+WRITE = st.one_of(
+    st.tuples(st.just("zadd"), st.dictionaries(MEMBERS, SCORES, min_size=1, max_size=30)),
+    st.tuples(st.just("zrem"), st.lists(MEMBERS, min_size=1, max_size=6)),
+    st.tuples(st.just("zincrby"), SCORES, MEMBERS),
+    st.tuples(st.just("zpopmin"), st.integers(1, 5)),
+    st.tuples(st.just("zpopmax"), st.integers(1, 5)),
+    st.tuples(st.just("zremrangebyrank"), RANKS, RANKS),
+    st.tuples(st.just("zremrangebyscore"), BOUNDS, BOUNDS),
+)
+READ = st.one_of(
+    st.tuples(st.just("zrank"), MEMBERS),
+    st.tuples(st.just("zrevrank"), MEMBERS),
+    st.tuples(st.just("zrange"), RANKS, RANKS),
+    st.tuples(st.just("zrevrange"), RANKS, RANKS),
+    st.tuples(st.just("zcount"), BOUNDS, BOUNDS),
+)
+STEP = st.one_of(
+    st.tuples(st.just("one"), WRITE),
+    st.tuples(st.just("one"), READ),
+    st.tuples(st.just("multi"), st.lists(st.one_of(WRITE, READ), min_size=1, max_size=6)),
+)
+
+
+def _call(client: Any, op: tuple[Any, ...]) -> Any:
+    name, *args = op
+    if name == "zadd":
+        return client.zadd("z", args[0])
+    if name == "zincrby":
+        return client.zincrby("z", float(args[0]), args[1])
+    if name == "zrem":
+        return client.zrem("z", *args[0])
+    return getattr(client, name)("z", *args)
+
+
+def _outcome(client: Any, step: tuple[Any, ...]) -> Any:
+    kind, body = step
+    try:
+        if kind == "one":
+            return _call(client, body)
+        with client.pipeline(transaction=True) as p:
+            for op in body:
+                _call(p, op)
+            return p.execute(raise_on_error=False)
+    except redis.exceptions.ResponseError as e:
+        return ("error", str(e))
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(STEP, min_size=1, max_size=30))
+def test_commands_against_redis(rpair: Pair, steps: list[Any]) -> None:
+    ranks = rpair.shale.store.ranks
+    builds, mismatches = ranks.builds, ranks.mismatches
+    for step in steps:
+        ours = _outcome(rpair.shale, step)
+        theirs = _outcome(rpair.real, step)
+        assert repr(ours) == repr(theirs), f"{step}: {ours!r} != {theirs!r}"
+    rpair.same("zrange", "z", 0, -1, withscores=True)
+    for m in (f"m{i:02d}" for i in range(60)):
+        rpair.same("zrevrank", "z", m)
+    assert ranks.mismatches == mismatches, "an index disagreed with the engine"
+    assert ranks.builds >= builds
+
+
+def test_index_is_used_and_kept(rpair: Pair) -> None:
+    """A set built and changed through commands: one build, then kept exact by the
+    commits (never rebuilt), across MULTI with reads of its own writes."""
+    ranks = rpair.shale.store.ranks
+    rng = random.Random(5)
+    rpair.same("zadd", "z", {f"m{i:03d}": rng.randrange(50) for i in range(300)})
+    before = ranks.builds
+    rpair.same("zrank", "z", "m150")
+    assert ranks.builds == before + 1
+    for _ in range(200):
+        m = f"m{rng.randrange(400):03d}"
+        rpair.same("zadd", "z", {m: rng.randrange(50)})
+        gone, incr = f"m{rng.randrange(400):03d}", rng.randrange(50)
+        with rpair.shale.pipeline() as p, rpair.real.pipeline() as q:
+            for x in (p, q):
+                x.zrem("z", gone)
+                x.zadd("z", {m: incr}, incr=True)
+                x.zrevrank("z", m)
+                x.zrange("z", 100, 104)
+                x.zcount("z", 10, 30)
+            assert p.execute() == q.execute()
+        rpair.same("zrank", "z", m)
+    assert ranks.builds == before + 1
+    assert ranks.mismatches == 0
+
+
+def test_writes_the_index_cannot_see(rpair: Pair) -> None:
+    """COPY/RENAME write a new version's index keys raw: inside the same MULTI the
+    ranks come from scanning, after it from the index."""
+    rpair.same("zadd", "src", {f"m{i:03d}": i % 7 for i in range(60)})
+    for cmds in (
+        [("copy", "src", "dst"), ("zrank", "dst", "m030"), ("zrange", "dst", 20, 25)],
+        [("rename", "dst", "d2"), ("zrevrank", "d2", "m059"), ("zcount", "d2", 2, 4)],
+        [("zunionstore", "u", ["src", "d2"]), ("zrank", "u", "m010"), ("zrange", "u", 30, 33)],
+    ):
+        with rpair.shale.pipeline() as p, rpair.real.pipeline() as q:
+            for x in (p, q):
+                for name, *args in cmds:
+                    getattr(x, name)(*args)
+            assert p.execute() == q.execute()
+    for k in ("src", "d2", "u"):
+        for m in ("m000", "m031", "m059"):
+            rpair.same("zrank", k, m)
+    assert rpair.shale.store.ranks.mismatches == 0
+
+
+def test_ranks_after_reopen_and_compaction(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    members = {f"k{i:05d}": float(rng.randrange(1000)) for i in range(5000)}
+    model = sorted((s, m.encode()) for m, s in members.items())
+    with shalekv.open(tmp_path / "db", compaction_workers=0, _rank_bucket=8) as db:
+        db.zadd("z", members)
+        assert db.zrank("z", model[2500][1]) == 2500
+        db.zrem("z", *[m for _, m in model[:1000:2]])
+        model = model[1:1000:2] + model[1000:]
+        db.engine.flush()
+        db.engine.compact()
+        for r in range(0, len(model), 211):
+            assert db.zrank("z", model[r][1]) == r
+    with shalekv.open(tmp_path / "db", compaction_workers=0, _rank_bucket=8) as db:
+        for r in range(0, len(model), 173):
+            assert db.zrank("z", model[r][1]) == r
+            assert db.zrevrank("z", model[r][1]) == len(model) - 1 - r
+            assert db.zrange("z", r, r + 2) == [m for _, m in model[r : r + 3]]
+        assert db.store.ranks.builds == 1
+
+
+def test_disabled_index_still_answers(tmp_path: Path) -> None:
+    with shalekv.open(tmp_path / "db", compaction_workers=0, zset_rank_index_size=0) as db:
+        db.zadd("z", {f"k{i:04d}": i for i in range(3000)})
+        assert db.zrank("z", "k1500") == 1500
+        assert db.zrange("z", 1700, 1701) == [b"k1700", b"k1701"]
+        assert db.zcount("z", 100, 2099) == 2000
+        assert len(db.store.ranks) == 0
