@@ -748,6 +748,7 @@ class DB:
         want = n + 1
         entries: list[Any] = []
         bound: bytes | None = None  # entries below it are complete
+        parts = 0  # sources that contributed: one needs no sort
         src = 0
         for m in (mem, *imms):
             if len(m):
@@ -761,12 +762,15 @@ class DB:
                     if max(map(_seq_of, es)) > seq:
                         return None  # written since the snapshot: the general path
                     entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
+                    parts += 1
             src += 1
         table = self._table
         for f in version.levels[0]:
             if f.largest >= lower and (upper is None or f.smallest < upper):
                 got, b = table(f).head(lower, upper, want, seq, src)
-                entries += got
+                if got:
+                    entries += got
+                    parts += 1
                 if b is not None and (bound is None or b < bound):
                     bound = b
             src += 1
@@ -777,7 +781,9 @@ class DB:
                 i = bisect_left(largest_keys[level], lower)
                 if i < len(files) and (upper is None or files[i].smallest < upper):
                     got, b = table(files[i]).head(lower, upper, want, seq, src)
-                    entries += got
+                    if got:
+                        entries += got
+                        parts += 1
                     if b is None and i + 1 < len(files):
                         b = files[i].largest  # the next file continues the range
                     if b is not None and (bound is None or b < bound):
@@ -785,12 +791,14 @@ class DB:
             src += 1
         if not entries:
             return [], []
-        entries.sort()
-        keys = [e[0] for e in entries]
-        if any(map(eq, keys, islice(keys, 1, None))):  # keep each key's newest source
-            newest = [True, *map(ne, keys, islice(keys, 1, None))]
-            entries = list(compress(entries, newest))
-            keys = list(compress(keys, newest))
+        keys = list(map(_first, entries))
+        if parts > 1:
+            entries.sort()
+            keys = list(map(_first, entries))
+            if any(map(eq, keys, islice(keys, 1, None))):  # keep each key's newest source
+                newest = [True, *map(ne, keys, islice(keys, 1, None))]
+                entries = list(compress(entries, newest))
+                keys = list(compress(keys, newest))
         kinds = [e[2] & 0xFF for e in entries]
         if BLOB_INDEX in kinds:
             return None
@@ -803,7 +811,7 @@ class DB:
             if cut < n:
                 return None  # not enough known: the general path
             keys, entries = keys[:cut], entries[:cut]
-        return keys[:n], [e[3] for e in entries[:n]]
+        return keys[:n], list(map(_fourth, entries[:n]))
 
     def chunks(
         self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
@@ -1535,6 +1543,8 @@ def _mem_chunks(
 
 
 _seq_of = itemgetter(0)
+_first = itemgetter(0)
+_fourth = itemgetter(3)
 _kind_of = itemgetter(1)
 _value_of = itemgetter(2)
 

@@ -191,12 +191,17 @@ class Txn:
             return [k for k, _ in islice(self.scan(lo, hi), n)]
         return self.engine.head(lo, hi, n)[0]
 
-    def scan_values(self, lo: bytes, hi: bytes, reverse: bool = False) -> list[bytes]:
+    def scan_values(
+        self, lo: bytes, hi: bytes, reverse: bool = False, expect: int = 0
+    ) -> list[bytes]:
         """The values of scan(lo, hi, reverse) as a list; without writes of ours in the
-        range, straight from the engine's chunks (no Python step per item)."""
+        range, straight from the engine's chunks (no Python step per item), or its
+        short-scan path when the caller expects at most `expect` (<= 1024) items."""
         p = self.pending
         if (p and any(lo <= k < hi for k in p)) or any(a < hi and b > lo for a, b in self.rdels):
             return [v for _, v in self.scan(lo, hi, reverse)]
+        if 0 < expect <= 1024 and not reverse:
+            return self.engine.head(lo, hi, expect)[1]
         return self.engine.collect(lo, hi, reverse)[1]
 
     def _merge_pending(

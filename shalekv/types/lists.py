@@ -259,7 +259,9 @@ def lrange(t: Txn, db: int, key: bytes, start: int, stop: int) -> list[bytes]:
         return []
     start, stop = r
     p = enc.elem_prefix(db, key, version)
-    return t.scan_values(p + _pack_index(head + start), p + _pack_index(head + stop + 1))
+    return t.scan_values(
+        p + _pack_index(head + start), p + _pack_index(head + stop + 1), expect=stop - start + 1
+    )
 
 
 def lindex(t: Txn, db: int, key: bytes, index: int) -> bytes | None:

@@ -490,13 +490,17 @@ def test_push_pop_engine_operations(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     db.rpush("l", *range(1000))
     engine = db._store.engine
     calls: list[str] = []
-    real_get, real_items, real_collect = engine.get, engine.items, engine.collect
+    real_get, real_items = engine.get, engine.items
+    real_collect, real_head = engine.collect, engine.head
     monkeypatch.setattr(engine, "get", lambda *a, **k: calls.append("get") or real_get(*a, **k))
     monkeypatch.setattr(
         engine, "items", lambda *a, **k: calls.append("scan") or real_items(*a, **k)
     )
     monkeypatch.setattr(  # a bounded range read as one call (LRANGE)
         engine, "collect", lambda *a, **k: calls.append("scan") or real_collect(*a, **k)
+    )
+    monkeypatch.setattr(  # the same through the short-scan path
+        engine, "head", lambda *a, **k: calls.append("scan") or real_head(*a, **k)
     )
     for op in (lambda: db.rpop("l"), lambda: db.lpop("l")):
         calls.clear()
