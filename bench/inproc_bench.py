@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import engine_bench as eb  # noqa: E402
 from shalekv.server.app import Server  # noqa: E402
 from shalekv.server.client import Client  # noqa: E402
 from shalekv.server.config import ServerConfig  # noqa: E402
+from tests.server.inproc import FakeLoop  # noqa: E402  (call_soon for flush_clients)
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 MARKERS = ("<!-- inproc_bench:start -->", "<!-- inproc_bench:end -->")
@@ -95,22 +95,6 @@ class Transport:
         pass
 
 
-class Loop:
-    """call_soon for Server.flush_clients: run at the end of each simulated pass."""
-
-    def __init__(self) -> None:
-        self.soon: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.soon.append((fn, args))
-
-    def run_pass(self) -> None:
-        while self.soon:
-            todo, self.soon = self.soon, []
-            for fn, args in todo:
-                fn(*args)
-
-
 class Side:
     """C connections of one server implementation; feed() is one loop pass."""
 
@@ -118,7 +102,7 @@ class Side:
         self.name = name
         self.transports = [Transport() for _ in range(clients)]
         self.conns: list[Any] = []
-        self.loop: Loop | None = None
+        self.loop: FakeLoop | None = None
         self.tmp: str | None = None
         self.server: Server | None = None
         if name == "shalekv":
@@ -127,7 +111,7 @@ class Side:
             cfg.set("dir", self.tmp, startup=True)
             self.server = Server(cfg)
             self.server.open()
-            self.loop = Loop()
+            self.loop = FakeLoop()
             self.server.loop = self.loop  # type: ignore[assignment]
             for t in self.transports:
                 c = Client(self.server)

@@ -161,6 +161,8 @@ class Txn:
         return d
 
     def delete_range(self, lo: bytes, hi: bytes) -> None:
+        if lo[:1] <= enc.SCORE < hi[:1] or lo[:1] == enc.SCORE:
+            self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
         for k in [k for k in self.pending if lo <= k < hi]:
             del self.pending[k]
         self.rdels.append((lo, hi))
@@ -253,7 +255,7 @@ class Txn:
                     store.ranks.drop(sp)
             raise
         if zd:
-            store.ranks.apply(zd)
+            store.ranks.apply(zd)  # never raises: an index it cannot update is dropped
             self.zdeltas = None
         self.batch = None
         self.pending = {}
@@ -336,6 +338,8 @@ class Txn:
         self._count(db, -1, -1 if old_exp else 0)
         if old_exp:
             self.delete(expiry_key(db, old_exp, key))
+        if old[0] == enc.ZSET:  # its rank index serves no one now (dropping is always safe)
+            self.store.ranks.drop(enc.score_prefix(db, key, enc.COLL.unpack_from(old)[3]))
 
 
 # ---------------------------------------------------------------- generic key commands

@@ -26,10 +26,13 @@ a count that disagrees drops the index (rebuilt on next use) and is counted.
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections import OrderedDict
 from itertools import accumulate
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 BUCKET = 32  # entries per bucket: split above 2x, merged with a neighbour below 1/2x
 GROUP = 64  # buckets per group: split above 2x, merged with a neighbour below 1/4x
@@ -211,6 +214,11 @@ class RankIndexes:
         bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
         idx = RankIndex.build(self.engine, sp, end, bucket)
         self.builds += 1
+        if idx.total != committed:
+            # The engine holds another count than the caller worked out from the set's
+            # size and its transaction's changes: writes it cannot see (a COPY in the
+            # same transaction, then ZADDs over every copied member). Count by scanning.
+            return None
         self._idx[sp] = idx
         self._account(sp, idx)
         return idx
@@ -235,7 +243,9 @@ class RankIndexes:
                 continue
             try:
                 idx.apply(self.engine, d)
-            except Mismatch:
+            except Exception as e:  # noqa: BLE001  # a cache: drop it, keep the commit
+                if not isinstance(e, Mismatch):
+                    log.warning("rank index of %r dropped: %s", sp, e)
                 self.mismatches += 1
                 self.drop(sp)
                 continue
