@@ -30,6 +30,7 @@ _COUNTS = struct.Struct(">QQ")  # keys, keys with an expire
 EXPIRY = b"X"  # expiry index: X | db | expire-at (8) | user key -> b""
 COUNTS_KEY = b"\x00keys"  # + db: key counts, updated in the batch that changes them
 VERSION_BLOCK = 1 << 16
+_SCORE_END = enc.prefix_end(enc.SCORE)
 
 
 def now_ms() -> int:
@@ -161,7 +162,7 @@ class Txn:
         return d
 
     def delete_range(self, lo: bytes, hi: bytes) -> None:
-        if lo[:1] <= enc.SCORE < hi[:1] or lo[:1] == enc.SCORE:
+        if lo < _SCORE_END and hi > enc.SCORE:
             self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
         for k in [k for k in self.pending if lo <= k < hi]:
             del self.pending[k]
@@ -185,11 +186,17 @@ class Txn:
             return it  # the usual case: no generator of ours between caller and engine
         return self._merge_pending(it, mine, reverse)
 
+    def _wrote_in(self, lo: bytes, hi: bytes) -> bool:
+        """Did this transaction write (or range-delete) anything in [lo, hi)?"""
+        p = self.pending
+        return bool(p and any(lo <= k < hi for k in p)) or any(
+            a < hi and b > lo for a, b in self.rdels
+        )
+
     def head(self, lo: bytes, hi: bytes, n: int) -> list[bytes]:
         """The first n keys of scan(lo, hi): the engine's short-scan path when this
         transaction wrote nothing in the range."""
-        p = self.pending
-        if (p and any(lo <= k < hi for k in p)) or any(a < hi and b > lo for a, b in self.rdels):
+        if self._wrote_in(lo, hi):
             return [k for k, _ in islice(self.scan(lo, hi), n)]
         return self.engine.head(lo, hi, n)[0]
 
@@ -199,8 +206,7 @@ class Txn:
         """The values of scan(lo, hi, reverse) as a list; without writes of ours in the
         range, straight from the engine's chunks (no Python step per item), or its
         short-scan path when the caller expects at most `expect` (<= 1024) items."""
-        p = self.pending
-        if (p and any(lo <= k < hi for k in p)) or any(a < hi and b > lo for a, b in self.rdels):
+        if self._wrote_in(lo, hi):
             return [v for _, v in self.scan(lo, hi, reverse)]
         if 0 < expect <= 1024 and not reverse:
             return self.engine.head(lo, hi, expect)[1]

@@ -45,6 +45,7 @@ LEX_MIN = -1
 LEX_MAX = 1
 
 Pairs = list[tuple[bytes, float]]
+_SHORT = 128  # a range this short is read through the engine's short-scan path (head)
 
 
 # ---------------------------------------------------------------- metadata
@@ -424,7 +425,7 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
     ri = _ranks(t, z, min(fs, n - 1 - fe) > 4 * t.store.ranks.bucket)
     if ri is not None and not ri[1]:
         lo, skip = ri[0].seek(fs)
-        if fe - fs < 128:
+        if fe - fs < _SHORT:
             keys = t.head(lo, _end(sp), skip + fe - fs + 1)[skip:]
         else:
             keys = [k for k, _ in islice(t.scan(lo, _end(sp)), skip, skip + fe - fs + 1)]
@@ -451,7 +452,7 @@ def _score_keys(
     b = _score_bounds(z.sp, r)
     if b is None:
         return []
-    if not reverse and 0 <= limit <= 128 and offset <= 128:
+    if not reverse and 0 <= limit <= _SHORT and offset <= _SHORT:
         return t.head(b[0], b[1], offset + limit)[offset:]
     stop = None if limit < 0 else offset + limit
     return [k for k, _ in islice(t.scan(b[0], b[1], reverse), offset, stop)]
