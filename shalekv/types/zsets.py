@@ -432,7 +432,10 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
         if reverse:
             keys.reverse()
     elif fs <= n - 1 - fe:
-        keys = [k for k, _ in islice(t.scan(sp, _end(sp)), fs, fe + 1)]
+        if fe < _SHORT:
+            keys = t.head(sp, _end(sp), fe + 1)[fs:]
+        else:
+            keys = [k for k, _ in islice(t.scan(sp, _end(sp)), fs, fe + 1)]
         if reverse:
             keys.reverse()
     else:
