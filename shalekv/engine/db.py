@@ -791,14 +791,13 @@ class DB:
             src += 1
         if not entries:
             return [], []
-        keys = list(map(_first, entries))
         if parts > 1:
             entries.sort()
-            keys = list(map(_first, entries))
-            if any(map(eq, keys, islice(keys, 1, None))):  # keep each key's newest source
-                newest = [True, *map(ne, keys, islice(keys, 1, None))]
-                entries = list(compress(entries, newest))
-                keys = list(compress(keys, newest))
+        keys = list(map(_first, entries))
+        if parts > 1 and any(map(eq, keys, islice(keys, 1, None))):
+            newest = [True, *map(ne, keys, islice(keys, 1, None))]  # each key's newest source
+            entries = list(compress(entries, newest))
+            keys = list(compress(keys, newest))
         kinds = [e[2] & 0xFF for e in entries]
         if BLOB_INDEX in kinds:
             return None

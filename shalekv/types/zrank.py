@@ -41,6 +41,12 @@ GROUP = 64  # buckets per group: split above 2x, merged with a neighbour below 1
 _BUCKET_OVERHEAD = 56
 
 
+def _bucket_bytes(sp: bytes) -> int:
+    """Estimated memory of one bucket of the set under prefix sp (its bound key is
+    about the prefix, an 8-byte score and a short member long)."""
+    return _BUCKET_OVERHEAD + len(sp) + 24
+
+
 class Mismatch(Exception):
     """The index disagrees with the engine: it is dropped and rebuilt."""
 
@@ -80,7 +86,7 @@ class RankIndex:
     def nbytes(self) -> int:
         """Estimated memory: bound keys (about as long as the set's index keys) and
         their slots."""
-        return self.buckets * (_BUCKET_OVERHEAD + len(self.sp) + 24)
+        return self.buckets * _bucket_bytes(self.sp)
 
     # ------------------------------------------------------------ reads
 
@@ -210,7 +216,7 @@ class RankIndexes:
         idx = self.peek(sp, committed)
         if idx is not None:
             return idx
-        per = _BUCKET_OVERHEAD + len(sp) + 24
+        per = _bucket_bytes(sp)
         bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
         idx = RankIndex.build(self.engine, sp, end, bucket)
         self.builds += 1
