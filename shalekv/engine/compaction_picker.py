@@ -32,7 +32,7 @@ class Compaction:
             and len(self.inputs) == 1
             and not self.next_inputs
             and not self.gc_blobs
-            and self.reason == "size"
+            and self.reason in ("size", "seek")
         )
 
 

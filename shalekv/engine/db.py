@@ -70,6 +70,8 @@ from shalekv.errors import (
 DB_FORMAT_VERSION = 1
 MANIFEST_ROLL_BYTES = 16 << 20  # rewrite the MANIFEST as one snapshot past this size
 _CHUNK = 256  # memtable keys fetched per step of an iterator
+MIN_ALLOWED_SEEKS = 100  # seeks an L0 file gets at least before a seek compaction
+SEEK_COMPACTION_IDLE = 1.0  # seconds without a write before a seek compaction starts
 
 
 class _Writer:
@@ -148,6 +150,9 @@ class DB:
         self._pending_deletes: set[tuple[str, int]] = set()
         self._bg_error: BaseException | None = None
         self._cleaned: set[int] = set()
+        self._seeks_left: dict[int, int] = {}  # L0 file number -> seeks until compaction
+        self._seek_file: FileMeta | None = None  # an L0 file out of seeks
+        self._seek_mark: tuple[int, float] | None = None  # (last_seq, time) idle check
         self._compaction_lock = threading.Lock()
         self._group_commit = opts.fsync == "always"
         self._wal_deferred = False
@@ -163,6 +168,7 @@ class DB:
             "flushes": 0,
             "compactions": 0,
             "trivial_moves": 0,
+            "seek_compactions": 0,
             "stall_count": 0,
             "stall_seconds": 0.0,
             "compaction_rate_limited_seconds": 0.0,
@@ -749,24 +755,14 @@ class DB:
         entries: list[Any] = []
         bound: bytes | None = None  # entries below it are complete
         parts = 0  # sources that contributed: one needs no sort
-        src = 0
-        for m in (mem, *imms):
-            if len(m):
-                keys, es = m.entries_from(lower, True, want)
-                if upper is not None and keys and keys[-1] >= upper:
-                    cut = bisect_left(keys, upper)
-                    keys, es = keys[:cut], es[:cut]
-                elif len(keys) == want:
-                    bound = keys[-1] if bound is None or keys[-1] < bound else bound
-                if keys:
-                    if max(map(_seq_of, es)) > seq:
-                        return None  # written since the snapshot: the general path
-                    entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
-                    parts += 1
-            src += 1
         table = self._table
+        first_l0: FileMeta | None = None
+        tables = 0
+        src = 1 + len(imms)  # the memtables are sources 0.. (newest first), asked last
         for f in version.levels[0]:
             if f.largest >= lower and (upper is None or f.smallest < upper):
+                first_l0 = first_l0 or f
+                tables += 1
                 got, b = table(f).head(lower, upper, want, seq, src)
                 if got:
                     entries += got
@@ -780,6 +776,7 @@ class DB:
             if files:
                 i = bisect_left(largest_keys[level], lower)
                 if i < len(files) and (upper is None or files[i].smallest < upper):
+                    tables += 1
                     got, b = table(files[i]).head(lower, upper, want, seq, src)
                     if got:
                         entries += got
@@ -789,6 +786,35 @@ class DB:
                     if b is not None and (bound is None or b < bound):
                         bound = b
             src += 1
+        if len(mem) or any(map(len, imms)):
+            # The memtables hand over only keys that can still count: below the tables'
+            # bound and at most up to the n-th table entry (each key looked up in a big
+            # active memtable costs ~0.3 us; a bucket count would fetch n of them).
+            if parts > 1:
+                entries.sort()
+            end = upper if bound is None or (upper is not None and upper <= bound) else bound
+            if len(entries) >= n:
+                cap = entries[n - 1][0] + b"\x00"  # the least key above the n-th entry
+                if end is None or cap < end:
+                    end = cap
+            src = 0
+            for m in (mem, *imms):
+                if len(m):
+                    keys, es = m.entries_from(lower, True, want, end=end)
+                    if keys:
+                        if max(map(_seq_of, es)) > seq:
+                            return None  # written since the snapshot: the general path
+                        entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
+                        parts += 1
+                    # complete below its last key, or below end
+                    b = keys[-1] if len(keys) == want else end
+                    if b is not None and (bound is None or b < bound):
+                        bound = b
+                src += 1
+        if first_l0 is not None and tables > 1:
+            self._charge_seek(first_l0)
+        if bound is not None and upper is not None and bound >= upper:
+            bound = None  # every source's part of [lower, upper) is complete
         if not entries:
             return [], []
         if parts > 1:
@@ -874,19 +900,26 @@ class DB:
                 sources.append(_mem_chunks(m, lower, upper, seq, reverse, sign * src, bool(rdels)))
                 starts.append(None)
             src += 1
+        first_l0: FileMeta | None = None
+        tables = 0
         for f in version.levels[0]:
             if _overlaps(f, lower, upper):
+                first_l0 = first_l0 or f
+                tables += 1
                 sources.append(self._table(f).iter_chunks(lower, upper, seq, reverse, sign * src))
                 starts.append(f.largest if reverse else f.smallest)
             src += 1
         for level in range(1, NUM_LEVELS):
             files = [f for f in version.levels[level] if _overlaps(f, lower, upper)]
             if files:
+                tables += 1
                 if reverse:
                     files.reverse()
                 sources.append(self._level_range(files, lower, upper, seq, reverse, sign * src))
                 starts.append(files[0].largest if reverse else files[0].smallest)
             src += 1
+        if first_l0 is not None and tables > 1:
+            self._charge_seek(first_l0)
         if not sources:
             return
         merged = merge_chunks(sources, reverse, starts)
@@ -926,6 +959,21 @@ class DB:
                 out_values.append(value if kind == PUT else read_blob(value))
             if out_keys:
                 yield out_keys, out_values
+
+    def _charge_seek(self, f: FileMeta) -> None:
+        """A range read merged L0 file f with other tables: one seek off its allowance
+        (LevelDB's allowed_seeks). Unlocked: a lost decrement only delays it."""
+        left = self._seeks_left.get(f.number)
+        if left is None:
+            per = self.options.seek_compaction_bytes
+            if not per:
+                return
+            left = max(MIN_ALLOWED_SEEKS, f.size // per)
+        self._seeks_left[f.number] = left - 1
+        if left == 1 and self._seek_file is None:
+            with self._mu:
+                self._seek_file = f
+                self._cv.notify_all()
 
     def _level_range(
         self,
@@ -1179,7 +1227,31 @@ class DB:
             return None
         version = self._sv[2]
         gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
-        return pick(version, self.options, self._pointers, gc, self._cleaned)
+        c = pick(version, self.options, self._pointers, gc, self._cleaned)
+        return c if c is not None else self._pick_seek_locked(version)
+
+    def _pick_seek_locked(self, version: Version) -> Compaction | None:
+        """The L0 compaction a file out of seeks asked for, once no write has come for
+        SEEK_COMPACTION_IDLE seconds (while writes go on, L0 fills up and compacts
+        anyway: compacting each file early would multiply L1's rewrites)."""
+        if len(self._seeks_left) > 4 * self.options.l0_stop_trigger:
+            live = {f.number for f in version.levels[0]}
+            self._seeks_left = {n: k for n, k in self._seeks_left.items() if n in live}
+        f = self._seek_file
+        if f is None:
+            return None
+        if f not in version.levels[0]:
+            self._seek_file = self._seek_mark = None
+            return None
+        now = time.monotonic()
+        mark = self._seek_mark
+        if mark is None or mark[0] != self._last_seq:
+            self._seek_mark = (self._last_seq, now)
+            return None
+        if now - mark[1] < SEEK_COMPACTION_IDLE:
+            return None
+        self._seek_file = self._seek_mark = None
+        return with_next_level(version, 0, [f], "seek")
 
     def _run_compaction(self, c: Compaction) -> None:
         if c.is_trivial_move():
@@ -1258,8 +1330,10 @@ class DB:
                 self._pointers[c.level] = largest
             new_version = self._log_and_apply(edit, version)
             self._set_sv(mem, imms, new_version)
-            if c.reason != "size":
+            if c.reason not in ("size", "seek"):
                 self._cleaned.update(t.number for t in tables)
+            if c.reason == "seek":
+                self._stats["seek_compactions"] += 1
             self._stats["compactions"] += 1
             self._stats["compaction_bytes_written"] += result["bytes_written"]
             self._stats["compaction_bytes_read"] += sum(f.size for _, f in c.all_inputs)

@@ -471,7 +471,10 @@ def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
         # every version in it is older than all snapshots, only each key's newest
         # version can matter, tombstones go where no deeper level holds the key, and
         # the rest is written in one go. Anything else takes the per-entry rules.
-        fast = flt is None and not rdels and not gc_blobs
+        # A filter with a may_drop(keys) verdict (False: it drops none of them) lets
+        # chunks it keeps whole take the fast path too.
+        may_drop = getattr(flt, "may_drop", None)
+        fast = (flt is None or may_drop is not None) and not rdels and not gc_blobs
         horizon = -spec["smallest_snapshot"]  # negated seqs: visible to all if >= this
         for chunk in merge_chunks([_run_chunks(r) for r in runs]):
             if fast and min(e[1] for e in chunk) >= horizon:
@@ -483,21 +486,22 @@ def run_compaction(spec: dict[str, Any]) -> dict[str, Any]:
                         chunk = list(compress(chunk, newest))
                         keys = list(compress(keys, newest))
                         kinds = list(compress(kinds, newest))
-                    if DELETE in kinds:
-                        live = [
-                            kd != DELETE or not is_base_level(k)
-                            for k, kd in zip(keys, kinds, strict=True)
-                        ]
-                        chunk = list(compress(chunk, live))
-                        keys = list(compress(keys, live))
-                        kinds = list(compress(kinds, live))
-                    if not chunk:
-                        continue
-                    values = [e[3] for e in chunk]
-                    if out.chunk_fits(kinds, values):
-                        out.add_chunk(keys, [-e[1] for e in chunk], kinds, values)
-                        entries_out += len(chunk)
-                        continue
+                    if may_drop is None or not may_drop(keys):
+                        if DELETE in kinds:
+                            live = [
+                                kd != DELETE or not is_base_level(k)
+                                for k, kd in zip(keys, kinds, strict=True)
+                            ]
+                            chunk = list(compress(chunk, live))
+                            keys = list(compress(keys, live))
+                            kinds = list(compress(kinds, live))
+                        if not chunk:
+                            continue
+                        values = [e[3] for e in chunk]
+                        if out.chunk_fits(kinds, values):
+                            out.add_chunk(keys, [-e[1] for e in chunk], kinds, values)
+                            entries_out += len(chunk)
+                            continue
             entries = ((k, -q, kd, v) for k, q, kd, v in chunk)
             for key, seq, kind, value in retain(
                 entries, spec["smallest_snapshot"], rdels, is_base_level, flt, dropped

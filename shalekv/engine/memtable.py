@@ -153,11 +153,17 @@ class MemTable:
         self._frozen = True
 
     def entries_from(
-        self, start: bytes | None, inclusive: bool, limit: int, reverse: bool = False
+        self,
+        start: bytes | None,
+        inclusive: bool,
+        limit: int,
+        reverse: bool = False,
+        end: bytes | None = None,
     ) -> tuple[list[bytes], list[Entry]]:
-        """Up to `limit` keys in order from start, with their newest entries. A sealed
-        memtable serves slices of one sorted item list (sequential memory, no dict
-        probes); the active one looks entries up by key."""
+        """Up to `limit` keys in order from start (forward: below end, if given), with
+        their newest entries. A sealed memtable serves slices of one sorted item list
+        (sequential memory, no dict probes); the active one looks entries up by key
+        (~0.3 us each in a big memtable: `end` spares the ones a caller would cut)."""
         items = self._frozen_items
         if items is None:
             with self._sort_lock:
@@ -168,7 +174,7 @@ class MemTable:
                         self._frozen_items = list(zip(keys, values, strict=True))
                     items = self._frozen_items
                 else:
-                    keys = self._sorted_keys_from(start, inclusive, limit, reverse)
+                    keys = self._sorted_keys_from(start, inclusive, limit, reverse, end)
                     return keys, list(map(self.data.__getitem__, keys))
         if reverse:
             if start is None:
@@ -185,7 +191,10 @@ class MemTable:
                 lo = bisect_left(items, start, key=_first)
             else:
                 lo = bisect_right(items, start, key=_first)
-            part = items[lo : lo + limit]
+            hi = lo + limit
+            if end is not None:
+                hi = min(hi, bisect_left(items, end, lo, key=_first))
+            part = items[lo:hi]
         return list(map(_first, part)), list(map(_second, part))
 
     def keys_from(
@@ -195,7 +204,12 @@ class MemTable:
         return self.entries_from(start, inclusive, limit, reverse)[0]
 
     def _sorted_keys_from(
-        self, start: bytes | None, inclusive: bool, limit: int, reverse: bool
+        self,
+        start: bytes | None,
+        inclusive: bool,
+        limit: int,
+        reverse: bool,
+        end: bytes | None = None,
     ) -> list[bytes]:
         """keys_from on the active memtable, with _sort_lock held."""
         pending = self._pending
@@ -207,7 +221,7 @@ class MemTable:
         if reverse:
             it = self._sorted.irange(maximum=start, inclusive=(True, inclusive), reverse=True)
         else:
-            it = self._sorted.irange(minimum=start, inclusive=(inclusive, True))
+            it = self._sorted.irange(minimum=start, maximum=end, inclusive=(inclusive, False))
         return list(islice(it, limit))
 
 

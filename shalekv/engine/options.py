@@ -46,6 +46,11 @@ class Options:
     deletion_ratio_trigger: float = 0.5
     """Files whose tombstone fraction reaches this are compacted first."""
     deletion_min_entries: int = 1000
+    seek_compaction_bytes: int = 16 << 10
+    """Range reads that must merge an L0 file with other tables charge it a seek; after
+    max(100, file size / this) seeks, once writes have been idle for a second, the L0
+    files are compacted into L1 early (LevelDB's allowed_seeks, for L0 only: its files
+    overlap each other and stay below l0_compaction_trigger when writes stop). 0: off."""
     memtable_deletion_trigger: int = 100_000
     """Seal the memtable early once it holds this many tombstones and they are at least
     half its entries: scans would otherwise walk them until the next flush."""
@@ -105,6 +110,8 @@ class Options:
             raise InvalidArgumentError("level_size_ratio must be >= 2")
         if not self.l0_compaction_trigger <= self.l0_slowdown_trigger <= self.l0_stop_trigger:
             raise InvalidArgumentError("need l0_compaction_trigger <= l0_slowdown <= l0_stop")
+        if self.seek_compaction_bytes < 0:
+            raise InvalidArgumentError("seek_compaction_bytes must be >= 0")
         if self.compaction_workers < 0 or self.bloom_bits_per_key < 0:
             raise InvalidArgumentError("compaction_workers and bloom_bits_per_key must be >= 0")
         if self.max_immutable_memtables < 1:

@@ -241,6 +241,7 @@ class ServerCollector(Collector):
         counters = {
             "flushes": "Memtable flushes.",
             "compactions": "Compactions run.",
+            "seek_compactions": "L0 compactions started by range reads (writes idle).",
             "flush_bytes_written": "Bytes written by flushes.",
             "compaction_bytes_written": "Bytes written by compactions.",
             "compaction_bytes_read": "Bytes read by compactions.",

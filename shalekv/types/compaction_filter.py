@@ -38,6 +38,20 @@ def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
         exp = enc.expire_of(m)
         return bool(exp) and exp < safe_before
 
+    def may_drop(keys: list[bytes]) -> bool:
+        """Would dead() drop any of these sorted keys? One check when they all belong
+        to one collection version (or none is an element key), else one per key."""
+        first, last = keys[0], keys[-1]
+        tag = first[:1]
+        if tag == last[:1]:
+            if tag != enc.ELEM and tag != enc.SCORE:
+                return False  # metadata or strings only: the filter keeps those
+            end = enc.parse_sub_key(first)[3]
+            if last[:end] == first[:end]:
+                return dead(first, None)  # same collection version: one verdict
+        return any(dead(k, None) for k in keys)
+
+    dead.may_drop = may_drop  # type: ignore[attr-defined]
     return dead
 
 

@@ -310,12 +310,19 @@ def _wait_for(fd: int, needle: bytes, buf: bytearray, timeout: float = 20) -> No
                 raise AssertionError(f"closed before {needle!r}: {bytes(buf)!r}") from None
 
 
+def _default_sigint() -> None:
+    """In the child: ^C back to its default. A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_subscribe_prints_messages_until_interrupted(our_port: int) -> None:
     """One-shot SUBSCRIBE stays reading (redis-cli's pub/sub mode) until ^C."""
     proc = subprocess.Popen(
         [*CLI, "-p", str(our_port), "subscribe", "news"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )
     try:
         assert proc.stdout is not None
@@ -338,7 +345,10 @@ def test_subscribe_prints_messages_until_interrupted(our_port: int) -> None:
 def test_monitor_prints_commands(redis_port: int, our_port: int) -> None:
     for port in (redis_port, our_port):
         proc = subprocess.Popen(
-            [*CLI, "-p", str(port), "monitor"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*CLI, "-p", str(port), "monitor"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_default_sigint,
         )
         try:
             assert proc.stdout is not None

@@ -15,6 +15,19 @@ def drop_prefix(arg: str, view: Any):
     return flt
 
 
+def drop_prefix_chunked(arg: str, view: Any):
+    """drop_prefix with the optional chunk verdict: compaction asks may_drop(keys)
+    first and keeps a chunk whole, on the fast path, when it says False."""
+    flt = drop_prefix(arg, view)
+    prefix = arg.encode()
+
+    def may_drop(keys: list[bytes]) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    flt.may_drop = may_drop
+    return flt
+
+
 def drop_orphans(arg: str, view: Any):
     """Drop 'e|<owner>|...' element keys whose owner key 'm|<owner>' is absent from the
     DB's files: the pattern the data-model layer uses for deleted collections."""

@@ -14,10 +14,11 @@ def workers(request):
     return request.param
 
 
-def test_compaction_filter_drops_keys(db_path, workers):
+@pytest.mark.parametrize("factory", ["drop_prefix", "drop_prefix_chunked"])
+def test_compaction_filter_drops_keys(db_path, workers, factory):
     opts = dict(
         compaction_workers=workers,
-        compaction_filter="tests.engine.compaction_filters:drop_prefix",
+        compaction_filter=f"tests.engine.compaction_filters:{factory}",
         compaction_filter_arg="tmp:",
     )
     with DB.open(db_path, **opts) as db:

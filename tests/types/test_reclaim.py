@@ -7,6 +7,8 @@ import os
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import shalekv
 from shalekv.types import encoding as enc
@@ -131,6 +133,40 @@ def test_filter_rules() -> None:
     assert not dead(enc.encode_coll(enc.HASH, now + 1000, 7, 1))
     flt = make_filter("", _View({}, now))
     assert not flt(mk, b"x") and not flt(enc.VERSION_KEY, b"x")  # never metadata
+
+
+_NOW = int(time.time() * 1000)
+# Collections h0..h3 of versions 1..2 (v1 is live for h0 and h2, v2 for h1; h3 is gone),
+# a string s, plus metadata keys: what compaction chunks hold, in any mix.
+_RECORDS = {
+    enc.meta_key(0, b"h0"): enc.encode_coll(enc.HASH, 0, 1, 1),
+    enc.meta_key(0, b"h1"): enc.encode_coll(enc.ZSET, 0, 2, 1),
+    enc.meta_key(0, b"h2"): enc.encode_coll(enc.SET, _NOW - 10, 1, 1),  # expired
+    enc.meta_key(0, b"s"): enc.encode_string(b"v", 0),
+}
+_KEYS = sorted(
+    {
+        *_RECORDS,
+        enc.VERSION_KEY,
+        *(
+            p(0, user, version) + sub
+            for p in (enc.elem_prefix, enc.score_prefix)
+            for user in (b"h0", b"h1", b"h2", b"h3", b"s")
+            for version in (1, 2)
+            for sub in (b"", b"a", b"b\xff")
+        ),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=12, unique=True), st.booleans())
+def test_may_drop_is_any_dead(keys: list[bytes], expired_is_safe: bool) -> None:
+    """The chunk verdict compaction uses for its fast path equals asking per key."""
+    keys.sort()
+    unflushed = _NOW if expired_is_safe else _NOW - 20
+    flt = make_filter("", _View(_RECORDS, unflushed))
+    assert flt.may_drop(keys) == any(flt(k, b"x") for k in keys)
 
 
 def test_versions_are_never_reused_across_reopen(tmp_path) -> None:
