@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from itertools import chain, compress, islice, repeat
 from operator import eq, itemgetter, ne
@@ -713,30 +713,36 @@ class DB:
             values += v
         return keys, values
 
-    def head(self, lower: bytes, upper: bytes | None, n: int) -> tuple[list[bytes], list[bytes]]:
-        """(keys, values) of the first n items of [lower, upper): what
-        collect(lower, upper) starts with, without its iterators for a short scan (a
-        seek of ZRANGEBYSCORE ... LIMIT, a rank-index bucket): each source hands over at
-        most n + 1 entries from one block, they are sorted together, and the result
-        stands if it holds n items below every source's bound; else the general path."""
+    def head(
+        self, lower: bytes, upper: bytes | None, n: int, reverse: bool = False
+    ) -> tuple[list[bytes], list[bytes]]:
+        """(keys, values) of the first n items of [lower, upper) (the last n, in
+        descending order, if reverse): what collect(lower, upper, reverse) starts with,
+        without its iterators for a short scan (a seek of ZRANGEBYSCORE ... LIMIT, a
+        rank-index bucket): each source hands over at most n + 1 entries from the
+        blocks holding them, they are sorted together, and the result stands if it
+        holds n items on the near side of every source's bound; else the general path."""
         if self._closed:
             raise ClosedError("DB is closed")
         mem, imms, version, frozen_rdels = self._sv
         if frozen_rdels or mem.range_dels or n <= 0:
-            return self._head_slow(lower, upper, n)
+            return self._head_slow(lower, upper, n, reverse)
         seq = self._acquire_snapshot()
         try:
-            got = self._head(mem, imms, version, lower, upper, n, seq)
+            if reverse:
+                got = self._head_rev(mem, imms, version, lower, upper, n, seq)
+            else:
+                got = self._head(mem, imms, version, lower, upper, n, seq)
         finally:
             self._release_snapshot(seq)
-        return got if got is not None else self._head_slow(lower, upper, n)
+        return got if got is not None else self._head_slow(lower, upper, n, reverse)
 
     def _head_slow(
-        self, lower: bytes, upper: bytes | None, n: int
+        self, lower: bytes, upper: bytes | None, n: int, reverse: bool = False
     ) -> tuple[list[bytes], list[bytes]]:
         keys: list[bytes] = []
         values: list[bytes] = []
-        for k, v in islice(self.items(lower, upper), max(n, 0)):
+        for k, v in islice(self.items(lower, upper, reverse), max(n, 0)):
             keys.append(k)
             values.append(v)
         return keys, values
@@ -815,28 +821,83 @@ class DB:
             self._charge_seek(first_l0)
         if bound is not None and upper is not None and bound >= upper:
             bound = None  # every source's part of [lower, upper) is complete
-        if not entries:
-            return [], []
         if parts > 1:
             entries.sort()
-        keys = list(map(_first, entries))
-        if parts > 1 and any(map(eq, keys, islice(keys, 1, None))):
-            newest = [True, *map(ne, keys, islice(keys, 1, None))]  # each key's newest source
-            entries = list(compress(entries, newest))
-            keys = list(compress(keys, newest))
-        kinds = [e[2] & 0xFF for e in entries]
-        if BLOB_INDEX in kinds:
-            return None
-        if DELETE in kinds:
-            live = [k == PUT for k in kinds]
-            keys = list(compress(keys, live))
-            entries = list(compress(entries, live))
-        if bound is not None:
-            cut = bisect_left(keys, bound)
-            if cut < n:
-                return None  # not enough known: the general path
-            keys, entries = keys[:cut], entries[:cut]
-        return keys[:n], list(map(_fourth, entries[:n]))
+        return _head_result(entries, parts, bound, n, False)
+
+    def _head_rev(
+        self,
+        mem: MemTable,
+        imms: tuple[MemTable, ...],
+        version: Version,
+        lower: bytes,
+        upper: bytes | None,
+        n: int,
+        seq: int,
+    ) -> tuple[list[bytes], list[bytes]] | None:
+        """_head from the top of the range: each source's bound is the smallest key it
+        looked at (entries above it are complete)."""
+        want = n + 1
+        entries: list[Any] = []
+        bound: bytes | None = None
+        parts = 0
+        src = 0
+        for m in (mem, *imms):
+            if len(m):
+                keys, es = m.entries_from(upper, False, want, True)
+                if keys and keys[-1] < lower:
+                    cut = len(keys) - bisect_left(keys[::-1], lower)
+                    keys, es = keys[:cut], es[:cut]
+                elif len(keys) == want and (bound is None or keys[-1] > bound):
+                    bound = keys[-1]
+                if keys:
+                    if max(map(_seq_of, es)) > seq:
+                        return None
+                    entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
+                    parts += 1
+            src += 1
+        table = self._table
+        first_l0: FileMeta | None = None
+        tables = 0
+        for f in version.levels[0]:
+            if f.largest >= lower and (upper is None or f.smallest < upper):
+                first_l0 = first_l0 or f
+                tables += 1
+                got, b = table(f).head_rev(lower, upper, want, seq, src)
+                if got:
+                    entries += got
+                    parts += 1
+                if b is not None and (bound is None or b > bound):
+                    bound = b
+            src += 1
+        largest_keys = version.largest_keys
+        for level in range(1, NUM_LEVELS):
+            files = version.levels[level]
+            if files:
+                # the last file holding keys below upper
+                i = len(files) if upper is None else bisect_left(largest_keys[level], upper)
+                if i == len(files) or files[i].smallest >= upper:  # type: ignore[operator]
+                    i -= 1
+                if i >= 0 and files[i].largest >= lower:
+                    tables += 1
+                    got, b = table(files[i]).head_rev(lower, upper, want, seq, src)
+                    if got:
+                        entries += got
+                        parts += 1
+                    if b is None and i > 0 and files[i].smallest > lower:
+                        b = files[i].smallest  # the previous file continues the range
+                    if b is not None and (bound is None or b > bound):
+                        bound = b
+            src += 1
+        if first_l0 is not None and tables > 1:
+            self._charge_seek(first_l0)
+        if bound is not None and bound < lower:
+            bound = None
+        if parts > 1:
+            # descending by key, newest source first among equal keys (stable sorts)
+            entries.sort(key=_second)
+            entries.sort(key=_first, reverse=True)
+        return _head_result(entries, parts, bound, n, True)
 
     def chunks(
         self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
@@ -969,11 +1030,16 @@ class DB:
             if not per:
                 return
             left = max(MIN_ALLOWED_SEEKS, f.size // per)
-        self._seeks_left[f.number] = left - 1
-        if left == 1 and self._seek_file is None:
-            with self._mu:
-                self._seek_file = f
-                self._cv.notify_all()
+        if left > 1:
+            self._seeks_left[f.number] = left - 1
+        else:
+            # Out of seeks; stays at 0 and asks again while another file holds the slot.
+            self._seeks_left[f.number] = 0
+            if self._seek_file is None:
+                with self._mu:
+                    if self._seek_file is None:
+                        self._seek_file = f
+                        self._cv.notify_all()
 
     def _level_range(
         self,
@@ -1207,16 +1273,18 @@ class DB:
     def _compaction_loop(self) -> None:
         while True:
             with self._compaction_lock:
-                with self._mu:
-                    if self._closing:
-                        return
-                    c = self._pick_locked()
-                if c is not None:
-                    try:
+                try:
+                    with self._mu:
+                        if self._closing:
+                            return
+                        c = self._pick_locked()
+                    if c is not None:
                         self._run_compaction(c)
-                    except BaseException as e:  # noqa: BLE001 - recorded, surfaced to writers
-                        self._set_bg_error(e)
-                        time.sleep(0.5)
+                except BaseException as e:  # noqa: BLE001 - recorded, surfaced to writers
+                    self._set_bg_error(e)  # writers see it (not a dead thread that stalls them)
+                    time.sleep(0.5)
+                    continue
+                if c is not None:
                     continue
             with self._mu:
                 if not self._closing:
@@ -1236,7 +1304,9 @@ class DB:
         anyway: compacting each file early would multiply L1's rewrites)."""
         if len(self._seeks_left) > 4 * self.options.l0_stop_trigger:
             live = {f.number for f in version.levels[0]}
-            self._seeks_left = {n: k for n, k in self._seeks_left.items() if n in live}
+            # copy() is one C call: readers may add entries meanwhile (lost: harmless)
+            left = self._seeks_left.copy()
+            self._seeks_left = {n: k for n, k in left.items() if n in live}
         f = self._seek_file
         if f is None:
             return None
@@ -1558,6 +1628,38 @@ class Snapshot:
 # ---------------------------------------------------------------------- helpers
 
 
+def _head_result(
+    entries: list[Any], parts: int, bound: bytes | None, n: int, reverse: bool
+) -> tuple[list[bytes], list[bytes]] | None:
+    """The end of DB.head: sorted (key, source, tag, value) entries, newest source
+    first among equal keys, to the first n live items on the near side of bound
+    (exclusive); None when the general path must answer (blob values, or fewer than
+    n items known)."""
+    if not entries:
+        return [], []
+    keys = list(map(_first, entries))
+    if parts > 1 and any(map(eq, keys, islice(keys, 1, None))):
+        newest = [True, *map(ne, keys, islice(keys, 1, None))]  # each key's newest source
+        entries = list(compress(entries, newest))
+        keys = list(compress(keys, newest))
+    kinds = [e[2] & 0xFF for e in entries]
+    if BLOB_INDEX in kinds:
+        return None
+    if DELETE in kinds:
+        live = [k == PUT for k in kinds]
+        keys = list(compress(keys, live))
+        entries = list(compress(entries, live))
+    if bound is not None:
+        if reverse:
+            cut = len(keys) - bisect_right(keys[::-1], bound)  # keys above bound
+        else:
+            cut = bisect_left(keys, bound)
+        if cut < n:
+            return None  # not enough known: the general path
+        keys, entries = keys[:cut], entries[:cut]
+    return keys[:n], list(map(_fourth, entries[:n]))
+
+
 def _overlaps(f: FileMeta, lower: bytes | None, upper: bytes | None) -> bool:
     return (lower is None or f.largest >= lower) and (upper is None or f.smallest < upper)
 
@@ -1617,6 +1719,7 @@ def _mem_chunks(
 
 _seq_of = itemgetter(0)
 _first = itemgetter(0)
+_second = itemgetter(1)
 _fourth = itemgetter(3)
 _kind_of = itemgetter(1)
 _value_of = itemgetter(2)

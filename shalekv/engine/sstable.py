@@ -15,7 +15,7 @@ import sys
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, and_, neg, rshift
 from typing import Any
 
 from xxhash import xxh64_intdigest
@@ -250,7 +250,8 @@ class SSTableWriter:
         klens = list(map(len, keys))
         vlens = list(map(len, values))
         # cum[t]: the size (key + value + 16, as add() counts) of entries 0..t-1.
-        cum = list(accumulate(map(add, klens, vlens), lambda a, b: a + b + 16, initial=0))
+        sizes = accumulate(map(add, klens, vlens), initial=0)
+        cum = list(map(add, sizes, range(0, 16 * (n + 1), 16)))  # + 16 per entry, in C
         block = self.block_size
         i = 0
         while i < n:
@@ -613,6 +614,43 @@ class SSTableReader:
                 return out, blk.key(hi - 1) if hi else lower
             lo = 0
 
+    def head_rev(
+        self, lower: bytes | None, upper: bytes | None, n: int, snapshot: int | None, src: int
+    ) -> tuple[list[TaggedEntry], bytes | None]:
+        """head() from the top: the last entries of [lower, upper) in descending key
+        order, at most about n, and a bound above which they are complete when the
+        table may hold more of the range (the smallest key taken, exclusive: newer
+        versions of it may precede it), else None."""
+        b = self.num_blocks - 1 if upper is None else bisect_left(self.index_keys, upper)
+        if b >= self.num_blocks:
+            b = self.num_blocks - 1
+        if b < 0:
+            return [], None
+        if snapshot is not None and self.max_seq <= snapshot:
+            snapshot = None
+        out: list[TaggedEntry] = []
+        hi = -1 if upper is None else self.block(b).find(upper)
+        while True:
+            blk = self.block(b)
+            if hi < 0:
+                hi = blk.n
+            lo = max(0, hi - (n - len(out)))
+            reached = lower is not None and lo < hi and blk.key(lo) < lower
+            if reached:
+                lo = blk.find(lower)  # type: ignore[arg-type]
+            part = _visible(blk, lo, hi, snapshot, src, True)
+            if out and part and part[0][0] == out[-1][0]:
+                out.pop()  # an older version: the newest of this key is in this block
+            out += part
+            if reached or (b == 0 and lo == 0):
+                return out, None
+            if lo > 0:
+                return out, blk.key(lo)  # n taken: what lies below is unknown
+            if len(out) >= n:
+                return out, blk.key(0)
+            b -= 1
+            hi = -1
+
     def iter_all_versions(self) -> Iterator[Entry]:
         """Every entry of the table in order (compaction input, verify)."""
         for b in range(self.num_blocks):
@@ -629,8 +667,8 @@ class SSTableReader:
             blk = self.block(b)
             keys, tags, vends, values, vbase = blk.keys, blk.tags, blk.vends, blk.payload, blk.vbase
             vals = map(values.__getitem__, map(slice, (vbase, *vends[:-1]), vends))
-            negseqs = [-(t >> 8) for t in tags]
-            kinds = [t & 0xFF for t in tags]
+            negseqs = map(neg, map(rshift, tags, repeat(8)))
+            kinds = map(and_, tags, repeat(0xFF))
             yield list(zip(keys, negseqs, kinds, vals, strict=True))
 
     def close(self) -> None:

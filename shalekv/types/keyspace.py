@@ -193,12 +193,12 @@ class Txn:
             a < hi and b > lo for a, b in self.rdels
         )
 
-    def head(self, lo: bytes, hi: bytes, n: int) -> list[bytes]:
-        """The first n keys of scan(lo, hi): the engine's short-scan path when this
-        transaction wrote nothing in the range."""
+    def head(self, lo: bytes, hi: bytes, n: int, reverse: bool = False) -> list[bytes]:
+        """The first n keys of scan(lo, hi, reverse): the engine's short-scan path when
+        this transaction wrote nothing in the range."""
         if self._wrote_in(lo, hi):
-            return [k for k, _ in islice(self.scan(lo, hi), n)]
-        return self.engine.head(lo, hi, n)[0]
+            return [k for k, _ in islice(self.scan(lo, hi, reverse), n)]
+        return self.engine.head(lo, hi, n, reverse)[0]
 
     def scan_values(
         self, lo: bytes, hi: bytes, reverse: bool = False, expect: int = 0

@@ -226,6 +226,21 @@ def _before(live: dict[bytes, int], key: bytes) -> int:
     return sum(v for k, v in live.items() if k < key) if live else 0
 
 
+def _take(t: Txn, ranges: list[list[bytes]], n: int) -> int:
+    """Step over up to n keys of the ranges [lo, hi) in order (short scans, no
+    iterators); each range's start moves past what was taken. How many were taken."""
+    got = 0
+    while ranges and got < n:
+        want = n - got
+        keys = t.head(ranges[0][0], ranges[0][1], want)
+        got += len(keys)
+        if len(keys) < want:
+            del ranges[0]  # exhausted
+        else:
+            ranges[0][0] = keys[-1] + b"\x00"
+    return got
+
+
 def _count_in(t: Txn, z: _Z, lo: bytes, hi: bytes) -> int:
     """Index entries in [lo, hi). Near either end of the set (or in a small set) they
     are counted by scanning the range and its complement alternately in growing steps,
@@ -234,17 +249,19 @@ def _count_in(t: Txn, z: _Z, lo: bytes, hi: bytes) -> int:
         return 0
     r = _ranks(t, z, False)
     if r is None:
-        inside = t.scan(lo, hi)
-        outside = chain(t.scan(z.sp, lo), t.scan(hi, _end(z.sp)))
+        inside = [[lo, hi]]
+        outside = [[z.sp, lo], [hi, _end(z.sp)]]
         limit = 4 * t.store.ranks.bucket
-        step = min(16, limit // 2)
+        if z.count <= limit:
+            return len(t.head(lo, hi, z.count + 1))  # a small set: one short scan
+        step = max(1, min(16, limit // 2))
         a = b = 0
         while True:
-            c = len(list(islice(inside, step)))
+            c = _take(t, inside, step)
             a += c
             if c < step:
                 return a
-            c = len(list(islice(outside, step)))
+            c = _take(t, outside, step)
             b += c
             if c < step:
                 return z.count - b
@@ -439,7 +456,10 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
         if reverse:
             keys.reverse()
     else:
-        keys = [k for k, _ in islice(t.scan(sp, _end(sp), True), n - 1 - fe, n - fs)]
+        if n - fs <= _SHORT:
+            keys = t.head(sp, _end(sp), n - fs, True)[n - 1 - fe :]
+        else:
+            keys = [k for k, _ in islice(t.scan(sp, _end(sp), True), n - 1 - fe, n - fs)]
         if not reverse:
             keys.reverse()
     return keys
@@ -455,8 +475,8 @@ def _score_keys(
     b = _score_bounds(z.sp, r)
     if b is None:
         return []
-    if not reverse and 0 <= limit <= _SHORT and offset <= _SHORT:
-        return t.head(b[0], b[1], offset + limit)[offset:]
+    if 0 <= limit <= _SHORT and offset <= _SHORT:
+        return t.head(b[0], b[1], offset + limit, reverse)[offset:]
     stop = None if limit < 0 else offset + limit
     return [k for k, _ in islice(t.scan(b[0], b[1], reverse), offset, stop)]
 

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from shalekv.engine import DB
+from shalekv.engine import DB, jobs
+from shalekv.engine.write_batch import PUT
 
 
 @pytest.fixture(params=[0, 1], ids=["inline-jobs", "worker-process"])
@@ -110,3 +111,27 @@ def test_overwrites_and_deletes_are_dropped(db_path):
         assert entries == 250
         assert sum(f.deletions for _, f in db.live_files()) == 0
         assert db.stats()["write_amplification"] >= 1.0
+
+
+def test_outputs_past_the_file_number_estimate_grow_instead_of_failing(tmp_path):
+    """The main process reserves a job's output file numbers from an estimate (input
+    bytes / target_file_size); when the output splits into more tables than that (very
+    compressible values, tiny targets: found by fuzzing), the last table grows past the
+    target instead of the job failing. One number stays free for a blob file."""
+    os.makedirs(tmp_path / "sst")
+    out = jobs.OutputBuilder(
+        {
+            "dirs": [str(tmp_path)],
+            "numbers": [7, 8, 9],
+            "block_size": 64,
+            "compression": "lz4",
+            "bloom_bits_per_key": 10,
+            "target_file_size": 256,
+            "blob_threshold": 1 << 20,
+        }
+    )
+    for i in range(500):
+        out.add(b"k%05d" % i, i + 1, PUT, b"A" * 60)
+    out.finish()
+    assert [t["number"] for t in out.tables] == [7, 8]  # 9 kept back for a blob file
+    assert sum(t["entries"] for t in out.tables) == 500

@@ -163,14 +163,15 @@ class DBMachine(RuleBasedStateMachine):
         keys, values = self.db.collect(lower, upper, reverse)  # the same, as two lists
         assert list(zip(keys, values, strict=True)) == got
 
-    @rule(lower=keys, upper=bounds, n=st.integers(0, 12))
-    def head(self, lower: bytes, upper: bytes | None, n: int) -> None:
-        """The short-scan path: the first n items, whichever sources hold them."""
+    @rule(lower=keys, upper=bounds, n=st.integers(0, 12), reverse=st.booleans())
+    def head(self, lower: bytes, upper: bytes | None, n: int, reverse: bool) -> None:
+        """The short-scan path: the first (or last) n items, whichever sources hold
+        them."""
         assert self.db is not None
-        keys, values = self.db.head(lower, upper, n)
+        keys, values = self.db.head(lower, upper, n, reverse)
         assert (
             list(zip(keys, values, strict=True))
-            == expected_items(self.model, lower, upper, False)[:n]
+            == expected_items(self.model, lower, upper, reverse)[:n]
         )
 
     @invariant()

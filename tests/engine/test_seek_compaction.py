@@ -5,6 +5,7 @@ nothing here times performance."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -110,3 +111,18 @@ def test_disabled(db_path, quick_idle):
         assert db._seek_file is None
         assert not _wait_for(lambda: db.stats()["seek_compactions"] > 0, 0.6)
         assert _l0(db) == 2
+
+
+def test_a_file_out_of_seeks_asks_again_while_another_holds_the_slot(db_path):
+    with DB.open(db_path, compaction_workers=0) as db:
+        a = SimpleNamespace(number=10**6, size=0)
+        b = SimpleNamespace(number=10**6 + 1, size=0)
+        for _ in range(dbmod.MIN_ALLOWED_SEEKS):
+            db._charge_seek(a)
+        assert db._seek_file is a
+        for _ in range(dbmod.MIN_ALLOWED_SEEKS + 50):
+            db._charge_seek(b)  # out of seeks while a holds the slot
+        assert db._seek_file is a and db._seeks_left[b.number] == 0
+        db._seek_file = None  # a's compaction was picked
+        db._charge_seek(b)
+        assert db._seek_file is b
