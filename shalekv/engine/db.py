@@ -758,40 +758,8 @@ class DB:
         seq: int,
     ) -> tuple[list[bytes], list[bytes]] | None:
         want = n + 1
-        entries: list[Any] = []
-        bound: bytes | None = None  # entries below it are complete
-        parts = 0  # sources that contributed: one needs no sort
-        table = self._table
-        first_l0: FileMeta | None = None
-        tables = 0
-        src = 1 + len(imms)  # the memtables are sources 0.. (newest first), asked last
-        for f in version.levels[0]:
-            if f.largest >= lower and (upper is None or f.smallest < upper):
-                first_l0 = first_l0 or f
-                tables += 1
-                got, b = table(f).head(lower, upper, want, seq, src)
-                if got:
-                    entries += got
-                    parts += 1
-                if b is not None and (bound is None or b < bound):
-                    bound = b
-            src += 1
-        largest_keys = version.largest_keys
-        for level in range(1, NUM_LEVELS):
-            files = version.levels[level]
-            if files:
-                i = bisect_left(largest_keys[level], lower)
-                if i < len(files) and (upper is None or files[i].smallest < upper):
-                    tables += 1
-                    got, b = table(files[i]).head(lower, upper, want, seq, src)
-                    if got:
-                        entries += got
-                        parts += 1
-                    if b is None and i + 1 < len(files):
-                        b = files[i].largest  # the next file continues the range
-                    if b is not None and (bound is None or b < bound):
-                        bound = b
-            src += 1
+        # bound: entries below it are complete; parts: sources that contributed
+        entries, parts, bound = self._head_tables(version, lower, upper, want, seq, imms, False)
         if len(mem) or any(map(len, imms)):
             # The memtables hand over only keys that can still count: below the tables'
             # bound and at most up to the n-th table entry (each key looked up in a big
@@ -817,13 +785,72 @@ class DB:
                     if b is not None and (bound is None or b < bound):
                         bound = b
                 src += 1
-        if first_l0 is not None and tables > 1:
-            self._charge_seek(first_l0)
         if bound is not None and upper is not None and bound >= upper:
             bound = None  # every source's part of [lower, upper) is complete
         if parts > 1:
             entries.sort()
         return _head_result(entries, parts, bound, n, False)
+
+    def _head_tables(
+        self,
+        version: Version,
+        lower: bytes,
+        upper: bytes | None,
+        want: int,
+        seq: int,
+        imms: tuple[MemTable, ...],
+        reverse: bool,
+    ) -> tuple[list[Any], int, bytes | None]:
+        """The tables' part of a short scan: (entries, sources that gave some, bound)
+        from every overlapping L0 file (newest first) and one file per deeper level,
+        each asked for `want` entries from the near end of the range; the bound is the
+        tightest of theirs (the least going forward, the greatest in reverse). Charges
+        a seek to the newest L0 file when it was merged with other tables."""
+        entries: list[Any] = []
+        bound: bytes | None = None
+        parts = tables = 0
+        first_l0: FileMeta | None = None
+        src = 1 + len(imms)  # the memtables are sources 0.. (newest first)
+        table = self._table
+        largest_keys = version.largest_keys
+        for level in range(NUM_LEVELS):
+            files = version.levels[level]
+            if level == 0:
+                picked = [
+                    f for f in files if f.largest >= lower and (upper is None or f.smallest < upper)
+                ]
+                first_l0 = picked[0] if picked else None
+            elif not files:
+                picked = []
+            elif reverse:  # the last file holding keys below upper
+                i = len(files) if upper is None else bisect_left(largest_keys[level], upper)
+                if i == len(files) or files[i].smallest >= upper:  # type: ignore[operator]
+                    i -= 1
+                picked = [files[i]] if i >= 0 and files[i].largest >= lower else []
+            else:  # the first file holding keys from lower
+                i = bisect_left(largest_keys[level], lower)
+                ok = i < len(files) and (upper is None or files[i].smallest < upper)
+                picked = [files[i]] if ok else []
+            for j, f in enumerate(picked):  # newest first: ascending source numbers
+                tables += 1
+                t = table(f)
+                if reverse:
+                    got, b = t.head_rev(lower, upper, want, seq, src + j)
+                    if b is None and level and i > 0 and f.smallest > lower:
+                        b = f.smallest  # the previous file continues the range
+                else:
+                    got, b = t.head(lower, upper, want, seq, src + j)
+                    if b is None and level and i + 1 < len(files):
+                        b = f.largest  # the next file continues the range
+                if got:
+                    entries += got
+                    parts += 1
+                if b is not None and (bound is None or (b > bound if reverse else b < bound)):
+                    bound = b
+            src += len(files) if level == 0 else 1
+        if first_l0 is not None and tables > 1:
+            self._charge_seek(first_l0)
+        return entries, parts, bound
 
     def _head_rev(
         self,
@@ -856,41 +883,11 @@ class DB:
                     entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
                     parts += 1
             src += 1
-        table = self._table
-        first_l0: FileMeta | None = None
-        tables = 0
-        for f in version.levels[0]:
-            if f.largest >= lower and (upper is None or f.smallest < upper):
-                first_l0 = first_l0 or f
-                tables += 1
-                got, b = table(f).head_rev(lower, upper, want, seq, src)
-                if got:
-                    entries += got
-                    parts += 1
-                if b is not None and (bound is None or b > bound):
-                    bound = b
-            src += 1
-        largest_keys = version.largest_keys
-        for level in range(1, NUM_LEVELS):
-            files = version.levels[level]
-            if files:
-                # the last file holding keys below upper
-                i = len(files) if upper is None else bisect_left(largest_keys[level], upper)
-                if i == len(files) or files[i].smallest >= upper:  # type: ignore[operator]
-                    i -= 1
-                if i >= 0 and files[i].largest >= lower:
-                    tables += 1
-                    got, b = table(files[i]).head_rev(lower, upper, want, seq, src)
-                    if got:
-                        entries += got
-                        parts += 1
-                    if b is None and i > 0 and files[i].smallest > lower:
-                        b = files[i].smallest  # the previous file continues the range
-                    if b is not None and (bound is None or b > bound):
-                        bound = b
-            src += 1
-        if first_l0 is not None and tables > 1:
-            self._charge_seek(first_l0)
+        got, more, b = self._head_tables(version, lower, upper, want, seq, imms, True)
+        entries += got
+        parts += more
+        if b is not None and (bound is None or b > bound):
+            bound = b
         if bound is not None and bound < lower:
             bound = None
         if parts > 1:
