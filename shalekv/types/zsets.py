@@ -273,7 +273,8 @@ def _count_in(t: Txn, z: _Z, lo: bytes, hi: bytes) -> int:
                     break
     idx, live = r
     e = t.engine
-    return idx.rank_of(e, hi) - idx.rank_of(e, lo) + _before(live, hi) - _before(live, lo)
+    below_lo = 0 if lo == z.sp else idx.rank_of(e, lo)  # ZRANK counts from the start
+    return idx.rank_of(e, hi) - below_lo + _before(live, hi) - _before(live, lo)
 
 
 def rank(t: Txn, db: int, key: bytes, member: bytes, reverse: bool = False) -> int | None:
