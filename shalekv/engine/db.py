@@ -879,7 +879,7 @@ class DB:
                     bound = keys[-1]
                 if keys:
                     if max(map(_seq_of, es)) > seq:
-                        return None
+                        return None  # written since the snapshot: the general path
                     entries += zip(keys, repeat(src), map(_kind_of, es), map(_value_of, es))
                     parts += 1
             src += 1
