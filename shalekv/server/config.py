@@ -225,6 +225,14 @@ _opt(
     engine="blob_threshold",
 )
 _opt(
+    "seek-compaction-bytes",
+    "16kb",
+    _nonneg(parse_memory),
+    False,
+    "Range reads before L0 is compacted early, as file size / this (0: off).",
+    engine="seek_compaction_bytes",
+)
+_opt(
     "compaction-workers",
     "1",
     _nonneg(parse_int),

@@ -81,3 +81,13 @@ def test_server_starts_from_the_conf(tmp_path) -> None:
             assert os.path.samefile(c.config_get("dir")["dir"], data)
         finally:
             c.close()
+
+
+def test_engine_options_pass_through() -> None:
+    cfg = ServerConfig()
+    opts = cfg.engine_options()
+    assert opts["seek_compaction_bytes"] == 16 << 10 and opts["memtable_size"] == 64 << 20
+    cfg.set("seek-compaction-bytes", "0", startup=True)
+    cfg.set("memtable-size", "8mb", startup=True)
+    opts = cfg.engine_options()
+    assert opts["seek_compaction_bytes"] == 0 and opts["memtable_size"] == 8 << 20
