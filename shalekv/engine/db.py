@@ -725,16 +725,17 @@ class DB:
         if self._closed:
             raise ClosedError("DB is closed")
         mem, imms, version, frozen_rdels = self._sv
+        # No registered snapshot (a lock and two dict updates per call): the sequence
+        # is read after the view, so every table in it holds only entries at or below
+        # seq (and is kept alive by the Version held here, as for get()); a memtable
+        # entry above seq was written since, and sends the call down the general path.
+        seq = self._last_seq
         if frozen_rdels or mem.range_dels or n <= 0:
             return self._head_slow(lower, upper, n, reverse)
-        seq = self._acquire_snapshot()
-        try:
-            if reverse:
-                got = self._head_rev(mem, imms, version, lower, upper, n, seq)
-            else:
-                got = self._head(mem, imms, version, lower, upper, n, seq)
-        finally:
-            self._release_snapshot(seq)
+        if reverse:
+            got = self._head_rev(mem, imms, version, lower, upper, n, seq)
+        else:
+            got = self._head(mem, imms, version, lower, upper, n, seq)
         return got if got is not None else self._head_slow(lower, upper, n, reverse)
 
     def _head_slow(

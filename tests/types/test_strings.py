@@ -412,3 +412,36 @@ def test_get_fast_path_keeps_redis_semantics(tmp_path) -> None:
     db = shalekv.open(tmp_path, compaction_workers=0, decode_responses=True)
     assert db.get("k") == "1"
     db.close()
+
+
+ARGS = st.one_of(
+    st.binary(max_size=8),
+    st.text(max_size=8),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.binary(max_size=8).map(memoryview),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(args=st.lists(ARGS, min_size=1, max_size=5), charset=st.sampled_from(["utf-8", "latin-1"]))
+def test_arguments_encode_as_redis_py_does(tmp_path_factory, args: list, charset: str) -> None:
+    """The embedded client's inline argument encoding (bytes, str, int) gives what
+    redis-py's Encoder gives for every argument type, and its errors."""
+    from redis.connection import Encoder
+
+    db = shalekv.open(tmp_path_factory.mktemp("enc"), compaction_workers=0, encoding=charset)
+    try:
+        ref = Encoder(charset, "strict", False)
+        try:
+            want: object = [bytes(ref.encode(a)) for a in ["SET", *args]]
+        except (redis.DataError, UnicodeEncodeError) as e:
+            want = type(e)
+        try:
+            got: object = [bytes(a) for a in db._args(("SET", *args))]
+        except (redis.DataError, UnicodeEncodeError) as e:
+            got = type(e)
+        assert got == want
+    finally:
+        db.close()
