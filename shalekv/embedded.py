@@ -153,6 +153,8 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
     def _reply(self, name: str, r: Any, options: dict[str, Any]) -> Any:
         if r is NULL_ARRAY:  # RESP's null array is Python's None, as redis-py reads it
             r = None
+        elif type(r) is list and name.upper() == "GEOPOS":  # the one reply nesting them
+            r = [None if x is NULL_ARRAY else x for x in r]
         if options:
             if self._decode and not options.pop("_never_decode", False):
                 r = _decode(r, self._encoder)

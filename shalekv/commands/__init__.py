@@ -7,7 +7,7 @@ Python value (bytes, Status, int, float, None, list), never touching encodings.
 
 from __future__ import annotations
 
-from shalekv.commands import hashes, keys, lists, sets, strings, zsets  # noqa: F401  (register)
+from shalekv.commands import geo, hashes, keys, lists, sets, strings, zsets  # noqa: F401  (register)
 from shalekv.commands.registry import TABLE, Command, Context, Status, dispatch
 
 __all__ = ["TABLE", "Command", "Context", "Status", "dispatch"]

@@ -292,6 +292,37 @@ def _store(cls: int, event: bytes, dst_at: int = 1) -> Emitter:
     return emitter
 
 
+def _geo_dst(a: list[bytes], base: int) -> int | None:
+    """Where GEORADIUS[BYMEMBER]'s STORE|STOREDIST key is (the last one named)."""
+    at = None
+    for i in range(base, len(a) - 1):
+        if a[i].lower() in (b"store", b"storedist"):
+            at = i + 1
+    return at
+
+
+def _geo_store(event: bytes, base: int) -> tuple[Emitter, Callable[..., object]]:
+    """GEORADIUS[BYMEMBER] ... STORE|STOREDIST dst: as a *STORE (no event without the
+    option); dst is not at a table key position, so whether it existed is noted first."""
+
+    def before(c: Client, t: Txn, a: list[bytes]) -> object:
+        at = _geo_dst(a, base)
+        return None if at is None else t.meta(c.db, a[at]) is not None
+
+    def emitter(e: Call) -> None:
+        at = _geo_dst(e.a, base)
+        if at is None:
+            return
+        e.pre[e.a[at]] = bool(e.extra)
+        _store(ZST, event, at)(e)
+
+    return emitter, before
+
+
+GEORADIUS_STORE = _geo_store(b"georadiusstore", 6)
+GEORADIUSBYMEMBER_STORE = _geo_store(b"georadiusstore", 5)
+
+
 def _pop_reply(cls: int, left: bytes, right: bytes, dir_words: tuple[bytes, bytes]) -> Emitter:
     """BLPOP/LMPOP/BZPOPMIN/ZMPOP...: the reply names the key it popped from."""
 
@@ -446,9 +477,18 @@ EMITTERS: dict[bytes, Emitter] = {
     b"zinterstore": _store(ZST, b"zinterstore"),
     b"zdiffstore": _store(ZST, b"zdiffstore"),
     b"zrangestore": _store(ZST, b"zrangestore"),
+    # geo (geo.c): GEOADD is a ZADD; stores replace their destination
+    b"geoadd": _on(ZST, b"zadd", "wrote"),
+    b"georadius": GEORADIUS_STORE[0],
+    b"georadiusbymember": GEORADIUSBYMEMBER_STORE[0],
+    b"geosearchstore": _store(ZST, b"geosearchstore"),
 }
 
-BEFORE: dict[bytes, Callable[[Client, Txn, list[bytes]], object]] = {b"smove": _smove_before}
+BEFORE: dict[bytes, Callable[[Client, Txn, list[bytes]], object]] = {
+    b"smove": _smove_before,
+    b"georadius": GEORADIUS_STORE[1],
+    b"georadiusbymember": GEORADIUSBYMEMBER_STORE[1],
+}
 
 
 def _keys(cmd: Command, a: list[bytes]) -> list[bytes]:

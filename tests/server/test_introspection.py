@@ -109,6 +109,9 @@ def test_config_get_and_set_errors(pair: Pair, restore_config: None) -> None:
 
 def test_command_info_shapes(pair: Pair) -> None:
     same(pair, "COMMAND", "INFO", "get", "zadd", "nope", "client|kill")
+    for name in ("geoadd", "geopos", "geodist", "geohash", "georadius_ro",
+                 "georadiusbymember_ro", "geosearch"):  # fmt: skip
+        same(pair, "COMMAND", "INFO", name)
     ours, theirs = pair
     # SET: Redis's key spec has finer flags (OW/variable_flags, notes) than the table
     # knows; everything before the key specs is the same.
@@ -136,6 +139,22 @@ def test_command_getkeys(pair: Pair) -> None:
                  "zunionstore d 5 a b", "blmpop 0 2 a b LEFT", "sintercard 2 a b"):  # fmt: skip
         same(pair, "COMMAND", "GETKEYS", *args.split())
     same(pair, "COMMAND", "GETKEYSANDFLAGS", "get", "k")
+    same(
+        pair,
+        "COMMAND",
+        "GETKEYS",
+        "geosearchstore",
+        "d",
+        "g",
+        "FROMMEMBER",
+        "m",
+        "BYRADIUS",
+        "1",
+        "m",
+    )
+    for args in ("georadius g 1 2 3 km", "georadius g 1 2 3 km STORE a STOREDIST b",
+                 "georadius g 1 2 3 km storedist b", "georadiusbymember g m 3 km STORE a"):  # fmt: skip
+        same(pair, "COMMAND", "GETKEYS", *args.split())
 
 
 def test_client_info_fields(pair: Pair) -> None:

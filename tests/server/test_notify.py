@@ -226,12 +226,25 @@ ZSETS = [
     ("ZRANGESTORE", "d2", "y", "5", "10"),
     ("ZMPOP", "2", "nope", "y", "MIN"),
 ]
+GEO = [
+    ("GEOADD", "g", "13.36", "38.11", "a", "15.08", "37.50", "b"),
+    ("GEOADD", "g", "13.36", "38.11", "a"),
+    ("GEOADD", "g", "CH", "13.5", "38.2", "a"),
+    ("GEORADIUS", "g", "15", "37", "200", "km"),
+    ("GEORADIUS", "g", "15", "37", "200", "km", "STORE", "d"),
+    ("GEORADIUS", "g", "15", "37", "1", "m", "STOREDIST", "d"),
+    ("GEORADIUS", "g", "15", "37", "1", "m", "STORE", "d"),
+    ("GEORADIUSBYMEMBER", "g", "a", "300", "km", "COUNT", "1", "STOREDIST", "d"),
+    ("GEOSEARCHSTORE", "d2", "g", "FROMMEMBER", "b", "BYRADIUS", "300", "km"),
+    ("GEOSEARCHSTORE", "d2", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "m"),
+    ("GEORADIUS", "nope", "15", "37", "200", "km", "STORE", "d"),
+]
 
 
 @pytest.mark.parametrize(
     "script",
-    [STRINGS, KEYS, LISTS, HASHES, SETS, ZSETS],
-    ids=["strings", "keys", "lists", "hashes", "sets", "zsets"],
+    [STRINGS, KEYS, LISTS, HASHES, SETS, ZSETS, GEO],
+    ids=["strings", "keys", "lists", "hashes", "sets", "zsets", "geo"],
 )
 def test_events_match_redis(
     pair: list[tuple[RawClient, RawClient]], script: list[tuple[str, ...]]

@@ -502,6 +502,7 @@ MODULE_CATEGORY = {
     "shalekv.commands.hashes": "hash",
     "shalekv.commands.sets": "set",
     "shalekv.commands.zsets": "sortedset",
+    "shalekv.commands.geo": "geo",
     "shalekv.server.commands.connection": "connection",
     "shalekv.server.commands.transactions": "transaction",
     "shalekv.server.commands.pubsub": "pubsub",
@@ -566,6 +567,28 @@ NUMKEYS_AT = {
     "lmpop": 1, "zmpop": 1, "sintercard": 1, "zintercard": 1, "zunion": 1, "zinter": 1,
     "zdiff": 1, "zunionstore": 2, "zinterstore": 2, "zdiffstore": 2, "blmpop": 2, "bzmpop": 2,
 }  # fmt: skip
+
+
+# Commands with a key after a keyword (Redis's "keyword" key specs): where the search
+# for each keyword starts; the first match names the key after it.
+KEYWORD_KEYS = {
+    "georadius": (6, (b"store", b"storedist")),
+    "georadiusbymember": (5, (b"store", b"storedist")),
+}
+
+
+def _keyword_keys(name: str, args: list[bytes]) -> list[bytes]:
+    spec = KEYWORD_KEYS.get(name)
+    if spec is None:
+        return []
+    start, words = spec
+    keys = []
+    for word in words:
+        for i in range(start, len(args) - 1):
+            if args[i].lower() == word:
+                keys.append(args[i + 1])
+                break
+    return keys
 
 
 def _spec(flags: list[str], index: int, find: Map) -> Map:
@@ -742,7 +765,7 @@ def _getkeys(c: Client, args: list[bytes]) -> tuple[Command, list[bytes]]:
         if numkeys <= 0 or at + numkeys >= n:
             raise ResponseError("Invalid arguments specified for command")
         keys += args[at + 1 : at + 1 + numkeys]
-    return cmd, keys
+    return cmd, keys + _keyword_keys(cmd.name, args)
 
 
 @subcommand(COMMAND, "help", 2, "loading stale no_txn")
