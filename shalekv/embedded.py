@@ -25,6 +25,7 @@ from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
 from shalekv.types import encoding as enc
 from shalekv.types.compaction_filter import COMPACTION_FILTER
+from shalekv.types.encoding import KEY_CLASS_PREFIX
 from shalekv.types.expiry import ExpiryCycle
 from shalekv.types.keyspace import Store, Txn
 
@@ -77,6 +78,7 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
     ) -> None:
         if _store is None:
             engine_options.setdefault("compaction_filter", COMPACTION_FILTER)
+            engine_options.setdefault("partition_prefix_len", KEY_CLASS_PREFIX)
             engine = DB.open(path, **engine_options)
             _store = Store(engine, databases, zset_rank_index_size, _rank_bucket)
             self._owner = True

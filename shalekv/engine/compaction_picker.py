@@ -17,6 +17,10 @@ class Compaction:
     next_inputs: list[FileMeta]  # overlapping files of output_level (empty if in place)
     reason: str
     gc_blobs: list[int] = field(default_factory=list)
+    # Key ranges of output-level files inside the inputs' span that stay in place:
+    # the output is cut across each (partitioned L0 inputs take only the files each
+    # one overlaps, not everything between the first and the last).
+    fences: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     @property
     def all_inputs(self) -> list[tuple[int, FileMeta]]:
@@ -44,9 +48,14 @@ def key_range(files: list[FileMeta]) -> tuple[bytes, bytes]:
     return min(f.smallest for f in files), max(f.largest for f in files)
 
 
+def l0_runs(version: Version, options: Options) -> int:
+    """Level 0's size for the triggers: files, or sorted runs with partitioned tables."""
+    return version.l0_runs(options.partition_prefix_len > 0)
+
+
 def scores(version: Version, options: Options) -> list[tuple[float, int]]:
     """(score, level) for every level that has a target; >= 1 means compaction needed."""
-    out = [(len(version.levels[0]) / options.l0_compaction_trigger, 0)]
+    out = [(l0_runs(version, options) / options.l0_compaction_trigger, 0)]
     for level in range(1, NUM_LEVELS - 1):
         out.append((version.level_bytes(level) / max_bytes_for_level(options, level), level))
     return out
@@ -55,7 +64,7 @@ def scores(version: Version, options: Options) -> list[tuple[float, int]]:
 def pending_compaction_bytes(version: Version, options: Options) -> int:
     """Bytes over the level targets (an estimate of the compaction backlog)."""
     total = 0
-    if len(version.levels[0]) >= options.l0_compaction_trigger:
+    if l0_runs(version, options) >= options.l0_compaction_trigger:
         total += version.level_bytes(0)
     for level in range(1, NUM_LEVELS - 1):
         total += max(0, version.level_bytes(level) - max_bytes_for_level(options, level))
@@ -70,11 +79,13 @@ def bottom_level(version: Version) -> int:
 
 
 def with_next_level(
-    version: Version, level: int, inputs: list[FileMeta], reason: str
+    version: Version, level: int, inputs: list[FileMeta], reason: str, per_file: bool = False
 ) -> Compaction:
     """A compaction of inputs into the next level, grown so that no level-0 file
     overlapping an input is left behind (an older version would then shadow a newer
-    one), plus every overlapping file of the next level."""
+    one), plus every overlapping file of the next level: those overlapping the inputs'
+    whole span, or with per_file (partitioned tables) those overlapping some input,
+    the others becoming fences the output is cut across."""
     if level == 0:
         # L0 files overlap each other: take every L0 file that meets the range.
         lo, hi = key_range(inputs)
@@ -89,7 +100,14 @@ def with_next_level(
     if level == out_level:
         return Compaction(level, level, inputs, [], reason)
     nxt = version.overlapping(out_level, lo, hi)
-    return Compaction(level, out_level, inputs, nxt, reason)
+    if not per_file or level != 0 or len(inputs) < 2:
+        return Compaction(level, out_level, inputs, nxt, reason)
+    wanted: set[int] = set()
+    for f in inputs:
+        wanted.update(g.number for g in version.overlapping(out_level, f.smallest, f.largest))
+    fences = [(g.smallest, g.largest) for g in nxt if g.number not in wanted]
+    nxt = [g for g in nxt if g.number in wanted]
+    return Compaction(level, out_level, inputs, nxt, reason, fences=fences)
 
 
 def pick(
@@ -106,7 +124,8 @@ def pick(
     if best[0] >= 1.0:
         level = best[1]
         if level == 0:
-            return with_next_level(version, 0, list(version.levels[0]), "size")
+            per_file = options.partition_prefix_len > 0
+            return with_next_level(version, 0, list(version.levels[0]), "size", per_file)
         files = version.levels[level]
         ptr = pointers.get(level)
         chosen = files[0]

@@ -29,6 +29,7 @@ from shalekv.engine.compaction_picker import (
     Compaction,
     blob_gc_candidates,
     bottom_level,
+    l0_runs,
     pending_compaction_bytes,
     pick,
     with_next_level,
@@ -72,6 +73,7 @@ MANIFEST_ROLL_BYTES = 16 << 20  # rewrite the MANIFEST as one snapshot past this
 _CHUNK = 256  # memtable keys fetched per step of an iterator
 MIN_ALLOWED_SEEKS = 100  # seeks an L0 file gets at least before a seek compaction
 SEEK_COMPACTION_IDLE = 1.0  # seconds without a write before a seek compaction starts
+FLUSH_PARTITIONS = 8  # tables a partitioned flush may write (more prefixes share the last)
 
 
 class _Writer:
@@ -533,10 +535,10 @@ class DB:
                 finally:
                     self._mu.acquire()
                 self._note_stall(t)
-        l0 = len(self._sv[2].levels[0])
+        l0 = l0_runs(self._sv[2], opts)
         if l0 >= opts.l0_stop_trigger:
             stalled = time.monotonic()
-            while len(self._sv[2].levels[0]) >= opts.l0_stop_trigger and not self._closing:
+            while l0_runs(self._sv[2], opts) >= opts.l0_stop_trigger and not self._closing:
                 if self._bg_error is not None:
                     raise BackgroundError(
                         f"too many level-0 files and compaction failing: {self._bg_error}"
@@ -603,7 +605,7 @@ class DB:
             getattr(self, "_closing", False)
             or self._closed
             or self._bg_error is not None
-            or len(self._sv[2].levels[0]) >= self.options.l0_slowdown_trigger
+            or l0_runs(self._sv[2], self.options) >= self.options.l0_slowdown_trigger
             or self._flush_behind()
         )
 
@@ -1119,7 +1121,9 @@ class DB:
 
     def _flush_spec(self, imm: MemTable) -> dict[str, Any]:
         opts = self.options
-        numbers = [self._new_number(), self._new_number()]
+        # a table per key prefix present (when partitioned), and one for a blob file
+        n = 2 if not opts.partition_prefix_len else FLUSH_PARTITIONS + 1
+        numbers = [self._new_number() for _ in range(n)]
         return {
             "wal_path": filenames.wal_path(self.path, imm.wal_number),
             "max_seq": imm.last_seq,
@@ -1131,6 +1135,7 @@ class DB:
             "bloom_bits_per_key": opts.bloom_bits_per_key,
             "target_file_size": opts.target_file_size,
             "blob_threshold": opts.blob_threshold,
+            "partition_prefix_len": opts.partition_prefix_len,
             "rate_limit": 0,  # flushes are never throttled: they unblock writers
         }
 
@@ -1319,7 +1324,7 @@ class DB:
         if now - mark[1] < SEEK_COMPACTION_IDLE:
             return None
         self._seek_file = self._seek_mark = None
-        return with_next_level(version, 0, [f], "seek")
+        return with_next_level(version, 0, [f], "seek", self.options.partition_prefix_len > 0)
 
     def _run_compaction(self, c: Compaction) -> None:
         if c.is_trivial_move():
@@ -1346,7 +1351,9 @@ class DB:
     def _compaction_spec(self, c: Compaction, version: Version) -> dict[str, Any]:
         opts = self.options
         in_bytes = sum(f.size for _, f in c.all_inputs)
-        nfiles = in_bytes // opts.target_file_size + len(c.all_inputs) + 4
+        nfiles = in_bytes // opts.target_file_size + len(c.all_inputs) + 4 + len(c.fences)
+        if opts.partition_prefix_len:
+            nfiles += FLUSH_PARTITIONS
         numbers = [self._new_number() for _ in range(nfiles)]
         inputs: list[list[dict[str, Any]]] = []
         if c.level == 0:
@@ -1375,6 +1382,8 @@ class DB:
             "blob_threshold": opts.blob_threshold,
             "rate_limit": opts.compaction_rate_limit,
             "gc_blobs": c.gc_blobs,
+            "partition_prefix_len": opts.partition_prefix_len,
+            "fences": [(a.hex(), b.hex()) for a, b in c.fences],
             "compaction_filter": opts.compaction_filter,
             "compaction_filter_arg": opts.compaction_filter_arg,
             "unflushed_since_ms": min(m.created_ms for m in (self._sv[0], *self._sv[1])),

@@ -75,6 +75,15 @@ class OutputBuilder:
             (bytes.fromhex(a), bytes.fromhex(b), int(q)) for a, b, q in spec.get("range_dels", ())
         ]
         self._dirty: set[int] = set()  # range deletions the current table holds older keys of
+        # Where output must be cut whatever its size: where the first plen bytes of the
+        # key change (options.partition_prefix_len), and across each fence, the key
+        # range of a file of the output level that this job leaves in place (no output
+        # table may span one: the level would overlap itself).
+        self.plen: int = spec.get("partition_prefix_len", 0)
+        self.fences: list[tuple[bytes, bytes]] = [
+            (bytes.fromhex(a), bytes.fromhex(b)) for a, b in spec.get("fences", ())
+        ]
+        self._fence = 0  # fences below this index lie below every key added so far
         self.limiter = RateLimiter(spec.get("rate_limit", 0))
         self.tables: list[dict[str, Any]] = []
         self.blobs: list[dict[str, Any]] = []
@@ -88,19 +97,39 @@ class OutputBuilder:
             raise RuntimeError("job ran out of reserved file numbers")
         return self.numbers.pop(0)
 
+    def _must_cut(self, key: bytes) -> bool:
+        """Must a table end before key? Across a fence always (no key lies inside
+        one); where the prefix changes while file numbers last (past them a table
+        grows over several prefixes: a missed optimization, not an error)."""
+        last = self._last_key
+        cut = bool(
+            last is not None
+            and self.plen
+            and key[: self.plen] != last[: self.plen]
+            and len(self.numbers) > 1  # one kept for a blob file
+        )
+        fences = self.fences
+        i = self._fence
+        while i < len(fences) and fences[i][1] < key:
+            if last is not None and fences[i][0] > last:
+                cut = True
+            i += 1
+        self._fence = i
+        return cut
+
     def _current_table(self, key: bytes) -> SSTableWriter:
         """The table to add key to: a new one once the current reached its target size
-        (only between two keys)."""
+        (only between two keys), and wherever _must_cut says."""
         t = self._table
-        if (
-            t is not None
-            and key != self._last_key
-            and self.split
-            and t.estimated_size >= self.target
-            and len(self.numbers) > 1  # one kept for a blob file; past the estimate, grow
-        ):
-            self._finish_table()
-            t = None
+        cut = (self.plen or self.fences) and key != self._last_key and self._must_cut(key)
+        if t is not None and key != self._last_key:
+            if cut or (
+                self.split
+                and t.estimated_size >= self.target
+                and len(self.numbers) > 1  # one kept for a blob file; past the estimate, grow
+            ):
+                self._finish_table()
+                t = None
         if t is None:
             n = self._next_number()
             d = filenames.place(n, len(self.dirs))
@@ -142,10 +171,38 @@ class OutputBuilder:
     def add_chunk(
         self, keys: list[bytes], seqs: list[int], kinds: list[int], values: list[Any]
     ) -> None:
-        """Distinct ascending keys for which chunk_fits() holds, in one go."""
-        t = self._current_table(keys[0])
-        t.add_many(keys, seqs, kinds, values)
-        self._last_key = keys[-1]
+        """Distinct ascending keys for which chunk_fits() holds, in one go (in pieces
+        where the output must be cut)."""
+        if not (self.plen or self.fences):
+            t = self._current_table(keys[0])
+            t.add_many(keys, seqs, kinds, values)
+            self._last_key = keys[-1]
+            return
+        start, n = 0, len(keys)
+        while start < n:
+            end = self._piece_end(keys, start)
+            t = self._current_table(keys[start])
+            if start == 0 and end == n:
+                t.add_many(keys, seqs, kinds, values)
+            else:
+                t.add_many(keys[start:end], seqs[start:end], kinds[start:end], values[start:end])
+            self._last_key = keys[end - 1]
+            start = end
+
+    def _piece_end(self, keys: list[bytes], start: int) -> int:
+        """The end of the run of keys from start that no cut separates."""
+        n = len(keys)
+        end = n
+        first = keys[start]
+        if self.plen:
+            after = _after_prefix(first[: self.plen])
+            if after is not None:
+                end = bisect_left(keys, after, start + 1, end)
+        for lo, _hi in self.fences[self._fence :]:
+            if lo > first:  # the next fence above: keys past it go to another table
+                end = bisect_left(keys, lo, start + 1, end)
+                break
+        return end
 
     def add_blob(self, key: bytes, value: bytes) -> bytes:
         b = self._blob
@@ -195,6 +252,17 @@ class OutputBuilder:
             self._table.abandon()
         if self._blob is not None:
             self._blob.abandon()
+
+
+def _after_prefix(p: bytes) -> bytes | None:
+    """The least byte string above every key that starts with p (None: no such)."""
+    b = bytearray(p)
+    while b and b[-1] == 0xFF:
+        b.pop()
+    if not b:
+        return None
+    b[-1] += 1
+    return bytes(b)
 
 
 def _sync_dirs(dirs: list[str]) -> None:

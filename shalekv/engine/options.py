@@ -54,6 +54,14 @@ class Options:
     memtable_deletion_trigger: int = 100_000
     """Seal the memtable early once it holds this many tombstones and they are at least
     half its entries: scans would otherwise walk them until the next flush."""
+    partition_prefix_len: int = 0
+    """Tables never hold keys whose first partition_prefix_len bytes differ (RocksDB's
+    fixed-prefix SST partitioner): flushes and compactions cut their output where the
+    prefix changes. For key spaces split into classes by a prefix (the data-type
+    layer's metadata, element and score keys): a level-0 file then covers one class,
+    not everything between the first and last class a write touched, so an L0->L1
+    compaction rewrites only the L1 files of the classes written. Level 0 is then
+    counted in sorted runs (files overlapping at one key), not files. 0: off."""
     compaction_workers: int = 1
     """0 runs flush and compaction in a thread of this process (tests, tiny embedded
     uses); >= 1 runs them in worker processes, one flush and one compaction at a time."""
@@ -110,6 +118,8 @@ class Options:
             raise InvalidArgumentError("level_size_ratio must be >= 2")
         if not self.l0_compaction_trigger <= self.l0_slowdown_trigger <= self.l0_stop_trigger:
             raise InvalidArgumentError("need l0_compaction_trigger <= l0_slowdown <= l0_stop")
+        if not 0 <= self.partition_prefix_len <= 64:
+            raise InvalidArgumentError("partition_prefix_len must be 0..64")
         if self.seek_compaction_bytes < 0:
             raise InvalidArgumentError("seek_compaction_bytes must be >= 0")
         if self.compaction_workers < 0 or self.bloom_bits_per_key < 0:

@@ -208,6 +208,26 @@ class Version:
         self.range_dels = range_dels
         # Per level >= 1: largest keys, for bisect.
         self.largest_keys = [[f.largest for f in lvl] for lvl in levels]
+        self._l0_runs = -1  # l0_runs(True), computed once
+
+    def l0_runs(self, partitioned: bool) -> int:
+        """Level 0 as a count of sorted runs: its file count; with partitioned tables
+        (each flush writes a file per key prefix) the most files overlapping at one
+        key, or an eighth of the files if more (disjoint files still pile up)."""
+        files = self.levels[0]
+        if not partitioned or len(files) < 2:
+            return len(files)
+        runs = self._l0_runs
+        if runs < 0:
+            edges = sorted(
+                [(f.smallest, 0) for f in files] + [(f.largest, 1) for f in files]
+            )  # at equal keys a start sorts first: touching files overlap
+            depth = 0
+            for _, end in edges:
+                depth += -1 if end else 1
+                runs = max(runs, depth)
+            runs = self._l0_runs = max(runs, -(-len(files) // 8))
+        return runs
 
     @classmethod
     def empty(cls) -> Version:

@@ -24,6 +24,7 @@ from shalekv.server.client import Client
 from shalekv.server.config import ServerConfig
 from shalekv.server.stats import Stats
 from shalekv.types.compaction_filter import COMPACTION_FILTER
+from shalekv.types.encoding import KEY_CLASS_PREFIX
 from shalekv.types.expiry import ExpiryCycle
 from shalekv.types.keyspace import Store
 
@@ -136,6 +137,7 @@ class Server:
         os.makedirs(cfg["dir"], exist_ok=True)
         opts = cfg.engine_options()
         opts["compaction_filter"] = COMPACTION_FILTER
+        opts.setdefault("partition_prefix_len", KEY_CLASS_PREFIX)
         engine = DB.open(cfg["dir"], **opts)
         engine.defer_wal()  # the WAL is written once per loop pass: flush_clients
         self.store = Store(engine, cfg["databases"], cfg["zset-rank-index-size"])

@@ -29,6 +29,10 @@ ELEM = b"E"
 SCORE = b"S"
 RESERVED = b"\x00"
 VERSION_KEY = b"\x00version"
+# Every engine key starts with a one-byte class (M, E, S, X or the reserved 0): the
+# store opens its engine with tables partitioned by it (Options.partition_prefix_len),
+# so that writes to one class never make compactions rewrite another's files.
+KEY_CLASS_PREFIX = 1
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")

@@ -1,0 +1,194 @@
+"""Tables partitioned by key prefix (Options.partition_prefix_len, RocksDB's fixed-prefix
+SST partitioner): no table spans two prefixes; an L0->L1 compaction takes only the L1
+files some L0 file overlaps and cuts its output across the others (fences); level 0 is
+counted in sorted runs. Checked on the output builder, on random histories against a
+dict model, and on which files a compaction rewrites. Bounded in count."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from shalekv.engine import DB
+from shalekv.engine.jobs import OutputBuilder, _after_prefix
+from shalekv.engine.version import FileMeta, Version
+
+PREFIXES = [b"\x00", b"E", b"M", b"S", b"X"]
+
+
+def _spec(tmp_path, numbers: int, **extra) -> dict:
+    (tmp_path / "sst").mkdir(exist_ok=True)
+    (tmp_path / "blob").mkdir(exist_ok=True)
+    return {
+        "dirs": [str(tmp_path)],
+        "numbers": list(range(1, numbers + 1)),
+        "block_size": 256,
+        "compression": "none",
+        "bloom_bits_per_key": 10,
+        "target_file_size": 1 << 30,
+        "blob_threshold": 1 << 20,
+        **extra,
+    }
+
+
+def _ranges(out: OutputBuilder) -> list[tuple[bytes, bytes]]:
+    return [(bytes.fromhex(t["smallest"]), bytes.fromhex(t["largest"])) for t in out.tables]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_output_cut_at_prefixes_and_fences(tmp_path, seed: int) -> None:
+    rnd = random.Random(seed)
+    keys = sorted({rnd.choice(PREFIXES) + b"%05d" % rnd.randrange(3000) for _ in range(600)})
+    # fences: ranges between keys that hold none of them
+    gaps = [(a, b) for a, b in zip(keys, keys[1:], strict=False) if b > a + b"\x00\x00"]
+    fences = sorted(rnd.sample(gaps, min(5, len(gaps))))
+    fence_ranges = [(a + b"\x00", a + b"\x00\x00") for a, _ in fences]  # strictly between
+    out = OutputBuilder(
+        _spec(
+            tmp_path,
+            40,
+            partition_prefix_len=1,
+            fences=[(a.hex(), b.hex()) for a, b in fence_ranges],
+        )
+    )
+    i = 0
+    while i < len(keys):  # single adds and chunks, mixed
+        n = rnd.choice([1, 1, 7, 50])
+        part = keys[i : i + n]
+        if n == 1:
+            out.add(part[0], 1, 1, b"v")
+        else:
+            out.add_chunk(part, [1] * len(part), [1] * len(part), [b"v"] * len(part))
+        i += n
+    out.finish()
+    ranges = _ranges(out)
+    assert sum(t["entries"] for t in out.tables) == len(keys)
+    for lo, hi in ranges:
+        assert lo[:1] == hi[:1], "a table spans two prefixes"
+        for flo, fhi in fence_ranges:
+            assert not (lo < flo and fhi < hi), "a table spans a fence"
+    # and nothing cut without a reason: one table per prefix and fence crossing
+    expected = len({k[:1] for k in keys}) + sum(
+        1 for flo, _ in fence_ranges if keys[0] < flo < keys[-1] and
+        keys[[k < flo for k in keys].index(False) - 1][:1] == min(k for k in keys if k > flo)[:1]
+    )  # fmt: skip
+    assert len(ranges) == expected
+
+
+def test_prefix_cuts_stop_when_numbers_run_out(tmp_path) -> None:
+    """Prefix cuts are an optimization: with the reserved numbers used up a table
+    grows over several prefixes (one number stays for a blob file)."""
+    out = OutputBuilder(_spec(tmp_path, 3, partition_prefix_len=1, split=False))
+    for p in PREFIXES:
+        out.add(p + b"k", 1, 1, b"v")
+    out.finish()
+    assert len(out.tables) == 2
+
+
+def test_after_prefix() -> None:
+    assert _after_prefix(b"E") == b"F"
+    assert _after_prefix(b"a\xff") == b"b"
+    assert _after_prefix(b"\xff\xff") is None
+
+
+def _file(n: int, lo: bytes, hi: bytes) -> FileMeta:
+    return FileMeta(n, 0, 1, lo, hi, 1, 0, 1, 1)
+
+
+def test_l0_runs() -> None:
+    levels: list[list[FileMeta]] = [[] for _ in range(7)]
+    levels[0] = [_file(1, b"E1", b"E9"), _file(2, b"M1", b"M9"), _file(3, b"E5", b"E7")]
+    v = Version(levels, {}, [])
+    assert v.l0_runs(False) == 3
+    assert v.l0_runs(True) == 2  # E5-E7 inside E1-E9; M apart
+    levels[0] = [_file(i, b"K%03d" % i, b"K%03d~" % i) for i in range(20)]  # disjoint
+    assert Version(levels, {}, []).l0_runs(True) == 3  # an eighth of the files
+
+
+def _levels_ok(db: DB) -> None:
+    for lvl, files in enumerate(db._sv[2].levels):
+        for f in files:
+            assert f.smallest[:1] == f.largest[:1], f"level {lvl} file {f.number} spans prefixes"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_history_matches_model(tmp_path, seed: int) -> None:
+    rnd = random.Random(seed)
+    model: dict[bytes, bytes] = {}
+    with DB.open(
+        str(tmp_path / "db"),
+        compaction_workers=0,
+        partition_prefix_len=1,
+        memtable_size=4096,
+        block_size=128,
+        target_file_size=2048,
+        l0_compaction_trigger=2,
+        level_base_size=8192,
+    ) as db:
+        for step in range(3000):
+            k = rnd.choice(PREFIXES) + b"%04d" % rnd.randrange(500)
+            c = rnd.random()
+            if c < 0.65:
+                v = b"%d" % step
+                db.put(k, v)
+                model[k] = v
+            elif c < 0.85:
+                db.delete(k)
+                model.pop(k, None)
+            elif c < 0.86:
+                db.flush()
+            elif c < 0.865:
+                db.compact()
+            if step % 500 == 499:
+                _levels_ok(db)
+                assert dict(db.items()) == model
+        deadline = time.monotonic() + 10
+        while db.stats()["pending_compaction_bytes"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _levels_ok(db)
+        assert dict(db.items()) == model
+        for k in list(model)[:200]:
+            assert db.get(k) == model[k]
+    with DB.open(str(tmp_path / "db"), partition_prefix_len=1, compaction_workers=0) as db:
+        assert dict(db.items()) == model
+
+
+def test_l0_compaction_leaves_other_prefixes_files_alone(tmp_path) -> None:
+    """Many E files in L1; then flushes writing an M key, an S key and an E key at the
+    start of the E range: the L0->L1 compaction rewrites only the E file that overlaps
+    and the M/S ones, not the E files in between."""
+    with DB.open(
+        str(tmp_path / "db"),
+        compaction_workers=0,
+        partition_prefix_len=1,
+        target_file_size=4096,
+        l0_compaction_trigger=2,
+    ) as db:
+        rnd = random.Random(7)
+        for i in range(24000):  # compaction hands tables ~2048 entries at a time
+            db.put(b"E%05d" % i, rnd.randbytes(40))
+        db.put(b"M0", b"m")
+        db.put(b"S0", b"s")
+        db.compact()
+        before = {f.number for f in db._sv[2].levels[1]}
+        e_files = [f for f in db._sv[2].levels[1] if f.smallest[:1] == b"E"]
+        assert len(e_files) >= 8
+        for part in range(2):  # two flushes: two runs in L0 -> compaction
+            db.put(b"M1", b"m%d" % part)
+            db.put(b"S1", b"s%d" % part)
+            db.put(b"E%05d" % (5 + part), b"y")
+            db.flush()
+        deadline = time.monotonic() + 10
+        while db._sv[2].levels[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not db._sv[2].levels[0]
+        after = {f.number for f in db._sv[2].levels[1]}
+        kept = before & after
+        # every E file but the first one (which holds E00005) is untouched, though
+        # the flushes' span (E00005 ... S1) covers them all
+        assert {f.number for f in e_files[1:]} <= kept
+        assert e_files[0].number not in kept
+        assert db.get(b"E00006") == b"y" and db.get(b"M1") == b"m1" and db.get(b"S0") == b"s"
+        _levels_ok(db)
