@@ -99,9 +99,12 @@ class BlockCache:
     def evict_file(self, file_number: int) -> None:
         """Drop a deleted table's blocks (they can never be asked for again)."""
         with self._lock:
-            for k in [k for k in self._lru if k[0] == file_number]:
+            # list() copies the keys in one C call: get() moves entries without the
+            # lock, and a Python loop over the OrderedDict itself could see it change
+            # ("mutated during iteration" stopped the DB's background thread).
+            for k in [k for k in list(self._lru) if k[0] == file_number]:
                 self._usage -= self._lru.pop(k)[1]
-            for k in [k for k in self._clru if k[0] == file_number]:
+            for k in [k for k in list(self._clru) if k[0] == file_number]:
                 self._cusage -= len(self._clru.pop(k)[1])
 
     def stats(self) -> dict[str, float | int]:
