@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shalekv.engine.options import NUM_LEVELS, Options
-from shalekv.engine.version import FileMeta, Version
+from shalekv.engine.version import FileMeta, Version, overlap_depth
 
 
 @dataclass
@@ -110,22 +110,49 @@ def with_next_level(
     return Compaction(level, out_level, inputs, nxt, reason, fences=fences)
 
 
+def l0_partition(
+    version: Version, options: Options, heat: dict[int, int] | None = None
+) -> list[FileMeta]:
+    """With partitioned tables, the L0 files of one key prefix to compact first: the
+    prefix with the most sorted runs, then the one range reads merge most (seeks
+    charged to its files, `heat`), then the most bytes. Prefixes are independent (their
+    files never overlap), so each goes down on its own: sooner for the one being read."""
+    plen = options.partition_prefix_len
+    groups: dict[bytes, list[FileMeta]] = {}
+    for f in version.levels[0]:
+        groups.setdefault(f.smallest[:plen], []).append(f)
+    heat = heat or {}
+
+    def urgency(files: list[FileMeta]) -> tuple[int, int, int]:
+        return (
+            overlap_depth(files),
+            sum(heat.get(f.number, 0) for f in files),
+            sum(f.size for f in files),
+        )
+
+    return max(groups.values(), key=urgency)
+
+
 def pick(
     version: Version,
     options: Options,
     pointers: dict[int, bytes],
     gc_candidates: list[int],
     cleaned: set[int],
+    heat: dict[int, int] | None = None,
 ) -> Compaction | None:
     """The most urgent compaction, or None. `cleaned` holds files that a cleanup
     compaction already wrote; they are not picked again for the same reason (what
-    they still hold, a snapshot needs)."""
+    they still hold, a snapshot needs). `heat`: seeks charged per L0 file."""
     best = max(scores(version, options))
     if best[0] >= 1.0:
         level = best[1]
         if level == 0:
-            per_file = options.partition_prefix_len > 0
-            return with_next_level(version, 0, list(version.levels[0]), "size", per_file)
+            if options.partition_prefix_len > 0:
+                return with_next_level(
+                    version, 0, l0_partition(version, options, heat), "size", True
+                )
+            return with_next_level(version, 0, list(version.levels[0]), "size")
         files = version.levels[level]
         ptr = pointers.get(level)
         chosen = files[0]

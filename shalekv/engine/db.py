@@ -1298,8 +1298,19 @@ class DB:
             return None
         version = self._sv[2]
         gc = blob_gc_candidates(version, self.options.blob_gc_ratio)
-        c = pick(version, self.options, self._pointers, gc, self._cleaned)
+        heat = self._l0_heat(version) if self.options.partition_prefix_len else None
+        c = pick(version, self.options, self._pointers, gc, self._cleaned, heat)
         return c if c is not None else self._pick_seek_locked(version)
+
+    def _l0_heat(self, version: Version) -> dict[int, int]:
+        """Seeks charged so far to each L0 file (range reads that merged it)."""
+        per = self.options.seek_compaction_bytes
+        left = self._seeks_left.copy()  # one C call: readers may charge meanwhile
+        return {
+            f.number: max(MIN_ALLOWED_SEEKS, f.size // per) - left[f.number]
+            for f in version.levels[0]
+            if f.number in left and per
+        }
 
     def _pick_seek_locked(self, version: Version) -> Compaction | None:
         """The L0 compaction a file out of seeks asked for, once no write has come for

@@ -194,6 +194,17 @@ class VersionEdit:
         return e
 
 
+def overlap_depth(files: list[FileMeta]) -> int:
+    """The most files whose key ranges hold one key."""
+    # at equal keys a start sorts first: files that touch overlap
+    edges = sorted([(f.smallest, 0) for f in files] + [(f.largest, 1) for f in files])
+    depth = most = 0
+    for _, end in edges:
+        depth += -1 if end else 1
+        most = max(most, depth)
+    return most
+
+
 class Version:
     """An immutable set of files. L0 newest first; L1+ sorted and non-overlapping."""
 
@@ -217,17 +228,9 @@ class Version:
         files = self.levels[0]
         if not partitioned or len(files) < 2:
             return len(files)
-        runs = self._l0_runs
-        if runs < 0:
-            edges = sorted(
-                [(f.smallest, 0) for f in files] + [(f.largest, 1) for f in files]
-            )  # at equal keys a start sorts first: touching files overlap
-            depth = 0
-            for _, end in edges:
-                depth += -1 if end else 1
-                runs = max(runs, depth)
-            runs = self._l0_runs = max(runs, -(-len(files) // 8))
-        return runs
+        if self._l0_runs < 0:
+            self._l0_runs = max(overlap_depth(files), -(-len(files) // 8))
+        return self._l0_runs
 
     @classmethod
     def empty(cls) -> Version:

@@ -178,7 +178,7 @@ def test_l0_compaction_leaves_other_prefixes_files_alone(tmp_path) -> None:
         for part in range(2):  # two flushes: two runs in L0 -> compaction
             db.put(b"M1", b"m%d" % part)
             db.put(b"S1", b"s%d" % part)
-            db.put(b"E%05d" % (5 + part), b"y")
+            db.put(b"E00005", b"y%d" % part)  # the same key: the two E files overlap
             db.flush()
         deadline = time.monotonic() + 10
         while db._sv[2].levels[0] and time.monotonic() < deadline:
@@ -190,5 +190,27 @@ def test_l0_compaction_leaves_other_prefixes_files_alone(tmp_path) -> None:
         # the flushes' span (E00005 ... S1) covers them all
         assert {f.number for f in e_files[1:]} <= kept
         assert e_files[0].number not in kept
-        assert db.get(b"E00006") == b"y" and db.get(b"M1") == b"m1" and db.get(b"S0") == b"s"
+        assert db.get(b"E00005") == b"y1" and db.get(b"M1") == b"m1" and db.get(b"S0") == b"s"
         _levels_ok(db)
+
+
+def test_l0_partition_order() -> None:
+    """One prefix's L0 files go down at a time: the one with the most runs, then the
+    one range reads charged most, then the biggest."""
+    from shalekv.engine.compaction_picker import l0_partition, pick
+    from shalekv.engine.options import Options
+
+    def f(n: int, lo: bytes, hi: bytes, size: int = 1) -> FileMeta:
+        return FileMeta(n, 0, size, lo, hi, 1, 0, n, n)
+
+    levels: list[list[FileMeta]] = [[] for _ in range(7)]
+    levels[0] = [f(1, b"E1", b"E9", 50), f(2, b"E2", b"E8", 50), f(3, b"S1", b"S9"),
+                 f(4, b"S2", b"S8"), f(5, b"M1", b"M2", 500)]  # fmt: skip
+    v = Version(levels, {}, [])
+    opts = Options(partition_prefix_len=1, l0_compaction_trigger=2)
+    assert {x.number for x in l0_partition(v, opts)} == {1, 2}  # deepest, then bytes
+    assert {x.number for x in l0_partition(v, opts, {4: 30})} == {3, 4}  # read most
+    c = pick(v, opts, {}, [], set(), {3: 1})
+    assert c is not None and {x.number for x in c.inputs} == {3, 4} and c.output_level == 1
+    levels[0] = [*levels[0], f(6, b"M0", b"M3"), f(7, b"M1", b"M1")]
+    assert {x.number for x in l0_partition(Version(levels, {}, []), opts)} == {5, 6, 7}
