@@ -102,20 +102,21 @@ class OutputBuilder:
         one); where the prefix changes while file numbers last (past them a table
         grows over several prefixes: a missed optimization, not an error)."""
         last = self._last_key
-        cut = bool(
+        fences = self.fences
+        i = self._fence
+        crossed = False
+        while i < len(fences) and fences[i][1] < key:
+            if last is not None and fences[i][0] > last:
+                crossed = True
+            i += 1
+        self._fence = i
+        # optional cuts leave a number for a blob file and one per fence still ahead
+        return crossed or bool(
             last is not None
             and self.plen
             and key[: self.plen] != last[: self.plen]
-            and len(self.numbers) > 1  # one kept for a blob file
+            and len(self.numbers) > 1 + len(fences) - i
         )
-        fences = self.fences
-        i = self._fence
-        while i < len(fences) and fences[i][1] < key:
-            if last is not None and fences[i][0] > last:
-                cut = True
-            i += 1
-        self._fence = i
-        return cut
 
     def _current_table(self, key: bytes) -> SSTableWriter:
         """The table to add key to: a new one once the current reached its target size
@@ -126,7 +127,7 @@ class OutputBuilder:
             if cut or (
                 self.split
                 and t.estimated_size >= self.target
-                and len(self.numbers) > 1  # one kept for a blob file; past the estimate, grow
+                and len(self.numbers) > 1 + len(self.fences) - self._fence  # blob file, fences
             ):
                 self._finish_table()
                 t = None

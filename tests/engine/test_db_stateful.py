@@ -274,3 +274,10 @@ def test_db_matches_dict_model_worker_process(tmp_path: Path) -> None:
         _run(tmp_path, {**BASE_OPTIONS, "compaction_workers": 1}, max_examples=15, steps=60)
     finally:
         workers.shutdown()  # stop the worker processes this test started
+
+
+def test_db_matches_dict_model_partitioned(tmp_path: Path) -> None:
+    """Tables partitioned by the keys' first byte (a, b, c, d): prefix cuts, L0->L1
+    compactions with fences, L0 counted in runs."""
+    opts = {**BASE_OPTIONS, "compaction_workers": 0, "partition_prefix_len": 1}
+    _run(tmp_path, opts, max_examples=60, steps=100)

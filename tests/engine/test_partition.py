@@ -214,3 +214,47 @@ def test_l0_partition_order() -> None:
     assert c is not None and {x.number for x in c.inputs} == {3, 4} and c.output_level == 1
     levels[0] = [*levels[0], f(6, b"M0", b"M3"), f(7, b"M1", b"M1")]
     assert {x.number for x in l0_partition(Version(levels, {}, []), opts)} == {5, 6, 7}
+
+
+def test_fence_cuts_always_have_file_numbers(tmp_path) -> None:
+    """Prefix and size cuts leave a reserved number for every fence still ahead: an L0
+    table spanning many prefixes (a flush past its 8 tables) merged below two fences
+    must not run the job out of numbers (it did, and the DB stayed stuck)."""
+    path = str(tmp_path / "db")
+    common = dict(
+        compaction_workers=0,
+        partition_prefix_len=1,
+        target_file_size=1 << 20,
+        memtable_size=1 << 20,
+    )
+
+    def settle(db: DB) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and db._bg_error is None and db._sv[2].levels[0]:
+            time.sleep(0.05)
+
+    with DB.open(path, l0_compaction_trigger=1, **common) as db:
+        for k in (b"A7", b"Ab"):  # L1 = [A7], [Ab]
+            db.put(k, b"fence")
+            db.flush()
+            settle(db)
+        assert [f.smallest for f in db._sv[2].levels[1]] == [b"A7", b"Ab"]
+    with DB.open(
+        path, l0_compaction_trigger=3, l0_slowdown_trigger=20, l0_stop_trigger=30, **common
+    ) as db:
+        for p in range(0x10, 0x40):  # 48 prefixes: 7 tables of one, one of the other 41
+            db.put(bytes([p]) + b"k", b"v")
+        db.put(b"A5", b"v0")
+        db.flush()
+        for k in (b"A9", b"Ad", b"A5", b"A5"):
+            db.put(k, b"v1")
+            db.flush()
+        deadline = time.monotonic() + 5
+        while (
+            time.monotonic() < deadline and db._bg_error is None and db.stats()["compactions"] == 0
+        ):
+            time.sleep(0.05)
+        assert db._bg_error is None, db._bg_error
+        assert db.stats()["compactions"] >= 1
+        db.put(b"x", b"y")
+        assert db.get(b"A5") == b"v1" and db.get(b"A7") == b"fence" and db.get(b"\x10k") == b"v"
