@@ -42,6 +42,21 @@ except ImportError:  # redis-py 5
 
     _CALLBACKS = {**_RedisCallbacks, **_RedisCallbacksRESP2}
 _CALLBACKS = {k.upper(): v for k, v in _CALLBACKS.items()}
+
+
+def _nested_nulls(cb: Callable[..., Any] | None) -> Callable[..., Any]:
+    """A reply with null arrays inside (GEOPOS: a missing member), which redis-py reads
+    as None, before the command's own callback."""
+
+    def convert(r: Any, **options: Any) -> Any:
+        if type(r) is list:
+            r = [None if x is NULL_ARRAY else x for x in r]
+        return cb(r, **options) if cb is not None else r
+
+    return convert
+
+
+_CALLBACKS["GEOPOS"] = _nested_nulls(_CALLBACKS.get("GEOPOS"))
 _NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
 
 _EXPIRE = struct.Struct(">q")
@@ -155,8 +170,6 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
     def _reply(self, name: str, r: Any, options: dict[str, Any]) -> Any:
         if r is NULL_ARRAY:  # RESP's null array is Python's None, as redis-py reads it
             r = None
-        elif type(r) is list and name.upper() == "GEOPOS":  # the one reply nesting them
-            r = [None if x is NULL_ARRAY else x for x in r]
         if options:
             if self._decode and not options.pop("_never_decode", False):
                 r = _decode(r, self._encoder)
