@@ -20,7 +20,7 @@ import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from itertools import chain, compress, islice, repeat
-from operator import eq, itemgetter, ne
+from operator import attrgetter, eq, itemgetter, ne
 from typing import Any
 
 from shalekv.engine import blob, filenames, jobs, workers
@@ -917,6 +917,33 @@ class DB:
             chunks = None
             self._release_snapshot(seq)
 
+    def key_chunks(self, lower: bytes, upper: bytes) -> Iterator[list[bytes]]:
+        """The live keys of [lower, upper) in order, a list at a time. When one level's
+        tables hold the whole range (no memtable entry, no other level, no range
+        deletion: a settled range) the keys are sliced from their blocks without
+        building an entry per key (~3x cheaper: a rank index build); else chunks()."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        mem, imms, version, frozen_rdels = self._sv
+        sole: list[FileMeta] | None = None
+        if not (frozen_rdels or mem.range_dels or version.range_dels) and not any(
+            len(m) and m.entries_from(lower, True, 1, end=upper)[0] for m in (mem, *imms)
+        ):
+            levels = [
+                (lvl, files)
+                for lvl in range(NUM_LEVELS)
+                if (files := version.overlapping(lvl, lower, upper))
+            ]
+            # one level, and in L0 (whose files overlap each other) one file
+            if len(levels) == 1 and (levels[0][0] > 0 or len(levels[0][1]) == 1):
+                sole = levels[0][1]
+        if sole is None:
+            for keys, _ in self.chunks(lower, upper):
+                yield keys
+            return
+        for f in sorted(sole, key=_smallest):
+            yield from self._table(f).live_keys(lower, upper)
+
     def _iterate(
         self, lower: bytes | None, upper: bytes | None, reverse: bool, seq: int, release: bool
     ) -> Iterator[tuple[bytes, bytes] | None]:
@@ -1739,6 +1766,7 @@ _seq_of = itemgetter(0)
 _first = itemgetter(0)
 _second = itemgetter(1)
 _fourth = itemgetter(3)
+_smallest = attrgetter("smallest")
 _kind_of = itemgetter(1)
 _value_of = itemgetter(2)
 

@@ -14,8 +14,8 @@ import struct
 import sys
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import accumulate, repeat
-from operator import add, and_, neg, rshift
+from itertools import accumulate, compress, islice, repeat
+from operator import add, and_, ne, neg, rshift
 from typing import Any
 
 from xxhash import xxh64_intdigest
@@ -513,6 +513,32 @@ class SSTableReader:
                 return tag >> 8, tag & 0xFF, blk.value(j)
             j += 1
         return None
+
+    def live_keys(self, lower: bytes, upper: bytes) -> Iterator[list[bytes]]:
+        """The keys in [lower, upper) whose newest version is not a tombstone, a block
+        at a time, sliced from the payload (no per-entry tuples): for counting scans
+        over a range that no other table or memtable shares (DB.key_chunks)."""
+        b = bisect_left(self.index_keys, lower)
+        prev = None
+        while b < self.num_blocks:
+            blk = self.block(b)
+            lo = blk.find(lower)
+            hi = blk.find(upper)
+            keys = blk.key_range(lo, hi)
+            if keys:
+                kinds = list(map(and_, blk.tags[lo:hi], repeat(0xFF)))
+                if blk.flags & FLAG_MULTI_VERSION or keys[0] == prev:
+                    newest = [keys[0] != prev, *map(ne, keys, islice(keys, 1, None))]
+                    keys = list(compress(keys, newest))
+                    kinds = list(compress(kinds, newest))
+                if DELETE in kinds:
+                    keys = list(compress(keys, [k != DELETE for k in kinds]))
+                prev = blk.key(hi - 1)
+                if keys:
+                    yield keys
+            if hi < blk.n:
+                return
+            b += 1
 
     def iter_chunks(
         self,

@@ -71,7 +71,7 @@ class RankIndex:
         """One scan of the set's index: every bucket-th key becomes a bound."""
         bounds = [sp]
         total = 0
-        for keys, _ in engine.chunks(sp, end):
+        for keys in engine.key_chunks(sp, end):
             # the entries at positions bucket, 2 * bucket, ... of the whole scan
             bounds += keys[bucket if total == 0 else -total % bucket :: bucket]
             total += len(keys)

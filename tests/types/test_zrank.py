@@ -23,7 +23,7 @@ END = b"S-prefix}"
 
 
 class ListEngine:
-    """The two engine reads the index makes, over a sorted list of keys."""
+    """The engine reads the index makes, over a sorted list of keys."""
 
     def __init__(self) -> None:
         self.keys: list[bytes] = []
@@ -42,10 +42,10 @@ class ListEngine:
         ks = self._range(lo, hi)[:n]
         return ks, [b""] * len(ks)
 
-    def chunks(self, lo: bytes, hi: bytes) -> Any:
+    def key_chunks(self, lo: bytes, hi: bytes) -> Any:
         ks = self._range(lo, hi)
         for i in range(0, len(ks), 7):  # uneven chunks: bounds must not follow them
-            yield ks[i : i + 7], [b""] * len(ks[i : i + 7])
+            yield ks[i : i + 7]
 
 
 def _key(i: int) -> bytes:
