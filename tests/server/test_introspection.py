@@ -565,3 +565,25 @@ def test_object_freq_with_lfu(r: redis.Redis, restore_config: None) -> None:
     r.config_set("maxmemory-policy", "allkeys-lfu")
     assert r.object("freq", "k") == 0
     assert r.object("idletime", "missing") is None
+
+
+def test_geo_reads_count_one_keyspace_lookup(r: redis.Redis) -> None:
+    """Each GEO read counts one hit or miss, as Redis's single lookupKeyRead (checked
+    against redis-server 7.0: 1/0 for each below on a set, 0/1 on a missing key)."""
+    r.geoadd("g", [13.36, 38.11, "a", 15.08, 37.5, "b"])
+    for cmd, hit in [
+        (("GEOPOS", "g", "a", "b"), 1),
+        (("GEOHASH", "g", "a"), 1),
+        (("GEODIST", "g", "a", "b"), 1),
+        (("GEOSEARCH", "g", "FROMMEMBER", "a", "BYRADIUS", 300, "km"), 1),
+        (("GEOPOS", "nope", "a"), 0),
+        (("GEOSEARCH", "nope", "FROMMEMBER", "a", "BYRADIUS", 300, "km"), 0),
+    ]:
+        before = info(r, "stats")
+        r.execute_command(*cmd)
+        after = info(r, "stats")
+        got = (
+            after["keyspace_hits"] - before["keyspace_hits"],  # type: ignore[operator]
+            after["keyspace_misses"] - before["keyspace_misses"],  # type: ignore[operator]
+        )
+        assert got == (hit, 1 - hit), (cmd, got)
