@@ -518,24 +518,37 @@ class SSTableReader:
         """The keys in [lower, upper) whose newest version is not a tombstone, a block
         at a time, sliced from the payload (no per-entry tuples): for counting scans
         over a range that no other table or memtable shares (DB.key_chunks)."""
-        b = bisect_left(self.index_keys, lower)
         prev = None
+        for blk, lo, hi in self._spans(lower, upper):
+            keys = _live_in(blk, lo, hi, prev)
+            prev = blk.key(hi - 1)
+            if keys:
+                yield keys
+
+    def count_live(self, lower: bytes, upper: bytes) -> int:
+        """How many keys of [lower, upper) have a newest version that is not a
+        tombstone: live_keys() counted, but a block with one version per key is
+        counted from its positions and kinds, no key sliced (DB.count_keys)."""
+        n = 0
+        prev = None
+        for blk, lo, hi in self._spans(lower, upper):
+            if blk.flags & FLAG_MULTI_VERSION or blk.key(lo) == prev:
+                n += len(_live_in(blk, lo, hi, prev))
+            else:
+                n += hi - lo - list(map(and_, blk.tags[lo:hi], repeat(0xFF))).count(DELETE)
+            prev = blk.key(hi - 1)
+        return n
+
+    def _spans(self, lower: bytes, upper: bytes) -> Iterator[tuple[DecodedBlock, int, int]]:
+        """(block, lo, hi) for each block holding entries of [lower, upper): its
+        entries lo..hi-1 are the range's, in order."""
+        b = bisect_left(self.index_keys, lower)
         while b < self.num_blocks:
             blk = self.block(b)
             lo = blk.find(lower)
             hi = blk.find(upper)
-            keys = blk.key_range(lo, hi)
-            if keys:
-                kinds = list(map(and_, blk.tags[lo:hi], repeat(0xFF)))
-                if blk.flags & FLAG_MULTI_VERSION or keys[0] == prev:
-                    newest = [keys[0] != prev, *map(ne, keys, islice(keys, 1, None))]
-                    keys = list(compress(keys, newest))
-                    kinds = list(compress(kinds, newest))
-                if DELETE in kinds:
-                    keys = list(compress(keys, [k != DELETE for k in kinds]))
-                prev = blk.key(hi - 1)
-                if keys:
-                    yield keys
+            if hi > lo:
+                yield blk, lo, hi
             if hi < blk.n:
                 return
             b += 1
@@ -705,6 +718,21 @@ class SSTableReader:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _live_in(blk: DecodedBlock, lo: int, hi: int, prev: bytes | None) -> list[bytes]:
+    """The keys of entries lo..hi-1 (lo < hi) of a block whose newest version is not a
+    tombstone; prev is the last key of the table's previous span (its newest version
+    came there, so its older ones here are skipped)."""
+    keys = blk.key_range(lo, hi)
+    kinds = list(map(and_, blk.tags[lo:hi], repeat(0xFF)))
+    if blk.flags & FLAG_MULTI_VERSION or keys[0] == prev:
+        newest = [keys[0] != prev, *map(ne, keys, islice(keys, 1, None))]
+        keys = list(compress(keys, newest))
+        kinds = list(compress(kinds, newest))
+    if DELETE in kinds:
+        keys = list(compress(keys, [k != DELETE for k in kinds]))
+    return keys
 
 
 def _visible(

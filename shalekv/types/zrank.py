@@ -108,9 +108,8 @@ class RankIndex:
         before = sum(self.gtotal[:g]) + sum(self.gcounts[g][:i])
         if lo >= key:
             return before
-        cap = 2 * self.bucket + 1  # more than a bucket holds: head() returns them all
-        inside = len(engine.head(lo, key, cap)[0])
-        return before + (inside if inside < cap else len(engine.collect(lo, key)[0]))
+        # a bucket holds up to 2x its size: one short scan counts it when not settled
+        return before + engine.count_keys(lo, key, 2 * self.bucket + 1)
 
     def seek(self, r: int) -> tuple[bytes, int]:
         """(a bucket's lower bound, entries to skip from it) of rank r, 0 <= r < total."""

@@ -1,5 +1,6 @@
 """DB.key_chunks (the live keys of a range, sliced from blocks when one level holds the
-range) against collect() on random histories: held snapshots make multi-version
+range) and DB.count_keys (their number, counted from block positions) against
+collect() on random histories: held snapshots make multi-version
 blocks, tombstones and blobs are mixed in, and the sliced path must be taken. Seeded,
 bounded."""
 
@@ -16,14 +17,20 @@ from shalekv.engine.sstable import SSTableReader
 @pytest.mark.parametrize("seed", range(6))
 def test_key_chunks_match_collect(tmp_path, monkeypatch, seed: int) -> None:
     rnd = random.Random(seed)
-    sliced = [0]
+    sliced = [0, 0]
     live_keys = SSTableReader.live_keys
+    count_live = SSTableReader.count_live
 
     def counted(self, lower, upper):
         sliced[0] += 1
         return live_keys(self, lower, upper)
 
+    def counted_count(self, lower, upper):
+        sliced[1] += 1
+        return count_live(self, lower, upper)
+
     monkeypatch.setattr(SSTableReader, "live_keys", counted)
+    monkeypatch.setattr(SSTableReader, "count_live", counted_count)
     with DB.open(
         str(tmp_path / "db"),
         compaction_workers=0,
@@ -52,11 +59,16 @@ def test_key_chunks_match_collect(tmp_path, monkeypatch, seed: int) -> None:
             else:
                 lo = b"k%04d" % rnd.randrange(600)
                 hi = lo[:-2] + b"\xff"
+                want = db.collect(lo, hi)[0]
                 got = [x for chunk in db.key_chunks(lo, hi) for x in chunk]
-                assert got == db.collect(lo, hi)[0], (step, lo, hi)
+                assert got == want, (step, lo, hi)
+                # expect below and above the count: the short scan and the chunk path
+                expect = rnd.choice([1, 5, 64])
+                assert db.count_keys(lo, hi, expect) == len(want), (step, lo, hi, expect)
         for s in held:
             s.close()
         db.compact()
         got = [x for chunk in db.key_chunks(b"k", b"l") for x in chunk]
         assert got == db.collect(b"k", b"l")[0]
-    assert sliced[0] > 0
+        assert db.count_keys(b"k", b"l") == len(got)
+    assert sliced[0] > 0 and sliced[1] > 0

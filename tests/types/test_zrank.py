@@ -42,6 +42,9 @@ class ListEngine:
         ks = self._range(lo, hi)[:n]
         return ks, [b""] * len(ks)
 
+    def count_keys(self, lo: bytes, hi: bytes, expect: int) -> int:
+        return len(self._range(lo, hi))
+
     def key_chunks(self, lo: bytes, hi: bytes) -> Any:
         ks = self._range(lo, hi)
         for i in range(0, len(ks), 7):  # uneven chunks: bounds must not follow them
