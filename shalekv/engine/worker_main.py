@@ -28,7 +28,6 @@ def main() -> None:
             return
         try:
             result = JOBS[msg["job"]](msg["spec"])
-            send(stdout, {"result": result})
         except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
             traceback.print_exc()
             # An OSError keeps its errno: the parent treats ENOSPC as "retry later".
@@ -36,7 +35,14 @@ def main() -> None:
             if isinstance(e, OSError) and e.errno is not None:
                 reply["errno"] = e.errno
                 reply["message"] = e.strerror or str(e)
+        else:
+            reply = {"result": result}
+        try:
             send(stdout, reply)
+        except BrokenPipeError:
+            # The DB's process is gone (it exited without close(), mid-job): no one to
+            # answer, and its next open ignores files no MANIFEST names. Quietly.
+            return
 
 
 if __name__ == "__main__":
