@@ -922,7 +922,8 @@ class DB:
         tables hold the whole range (no memtable entry, no other level, no range
         deletion: a settled range) the keys are sliced from their blocks without
         building an entry per key (~3x cheaper: a rank index build); else chunks()."""
-        sole = self._sole_tables(lower, upper)
+        sv = self._sv  # held for the whole iteration: its Version keeps the files alive
+        sole = self._sole_tables(lower, upper, sv)
         if sole is None:
             for keys, _ in self.chunks(lower, upper):
                 yield keys
@@ -934,19 +935,22 @@ class DB:
         """How many live keys [lower, upper) holds (a rank-index bucket). A settled
         range (as key_chunks) is counted from block positions, no key built; else a
         short scan of up to expect keys, and past it every chunk of the range."""
-        sole = self._sole_tables(lower, upper)
+        sv = self._sv  # held while counting: its Version keeps the files alive
+        sole = self._sole_tables(lower, upper, sv)
         if sole is not None:
             return sum(self._table(f).count_live(lower, upper) for f in sole)
         n = len(self.head(lower, upper, expect)[0])
         return n if n < expect else sum(len(k) for k, _ in self.chunks(lower, upper))
 
-    def _sole_tables(self, lower: bytes, upper: bytes) -> list[FileMeta] | None:
-        """The files, in key order, of the one level that holds every entry of
-        [lower, upper) when no memtable entry, no range deletion, no other level (and
-        in L0 no second file) has any; None otherwise."""
+    def _sole_tables(self, lower: bytes, upper: bytes, sv: Any) -> list[FileMeta] | None:
+        """The files, in key order, of the one level of the view sv that holds every
+        entry of [lower, upper) when no memtable entry, no range deletion, no other
+        level (and in L0 no second file) has any; None otherwise. The caller keeps sv
+        (its Version) referenced while it reads the files: a compaction deletes a file
+        only once no live Version lists it."""
         if self._closed:
             raise ClosedError("DB is closed")
-        mem, imms, version, frozen_rdels = self._sv
+        mem, imms, version, frozen_rdels = sv
         if frozen_rdels or mem.range_dels or version.range_dels:
             return None
         for m in (mem, *imms):
