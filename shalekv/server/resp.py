@@ -35,6 +35,7 @@ UNAUTH_MULTIBULK = 10  # Redis 7.0 caps request sizes until AUTH succeeds
 UNAUTH_BULK = 16384
 INT_MAX = 2**31 - 1
 FAST_MAX = 256 * 1024  # buffers up to this size may take the hiredis path
+KEEP_READER_MAX = 1024  # reads up to this size leave their hiredis reader for the next
 # hiredis allocates a list of the announced size when it reads an array header (and a
 # 2**31 one takes seconds to free): a buffer with `*` and 5+ digits anywhere takes the
 # exact parser, which caps what it allocates.
@@ -63,7 +64,17 @@ class RequestParser:
     """Feed bytes, take complete requests one at a time (the caller runs each before
     asking for the next: whether a client is authenticated changes the limits)."""
 
-    __slots__ = ("buf", "pos", "chunks", "pending", "need", "max_bulk", "ready", "fast")
+    __slots__ = (
+        "buf",
+        "pos",
+        "chunks",
+        "pending",
+        "need",
+        "max_bulk",
+        "ready",
+        "fast",
+        "reader",
+    )
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024, *, fast: bool = True) -> None:
         self.buf = b""
@@ -76,6 +87,7 @@ class RequestParser:
         # so that pos moves one request at a time and the exact parser can take over.
         self.ready: deque[tuple[list[bytes], int]] = deque()
         self.fast = fast  # False: the exact parser only (tests compare the two)
+        self.reader: hiredis.Reader | None = None  # kept while it holds nothing
 
     def feed(self, data: bytes) -> None:
         if self.need:
@@ -100,9 +112,15 @@ class RequestParser:
         """The next complete request, None if more bytes are needed; raises
         ProtocolError. Empty requests (`*0`, blank lines) are skipped."""
         ready = self.ready
-        if ready and not authenticated:
+        if ready:
+            if authenticated:
+                args, size = ready.popleft()
+                self.pos += size
+                return args
             ready.clear()  # RESET dropped authentication: the limits apply again
-        if ready or (authenticated and self.fast and self._parse_fast()):
+        if self.pos >= len(self.buf):
+            return None
+        if authenticated and self.fast and self._parse_fast():
             args, size = ready.popleft()  # never empty: `*0`/`*-1` stop the fast path
             self.pos += size
             return args
@@ -123,36 +141,68 @@ class RequestParser:
         to use the exact parser. A request is taken only if its canonical encoding is
         byte for byte what was received: then the exact parser would have read the same
         arguments, and anything else (inline requests, non-bulk frames, odd numbers,
-        junk after a bulk) stops the batch right there for the exact parser to judge."""
+        junk after a bulk) stops the batch right there for the exact parser to judge.
+        The hiredis reader is kept for the next read when every byte fed to it was a
+        request taken, and the read was short (-P 1: making a reader allocates its
+        buffers, a cost as large as the parse; a kept one holds at most ~2 KiB)."""
         buf = self.buf
         pos = self.pos
         n = len(buf) - pos
-        if n == 0 or n > FAST_MAX or buf[pos] != 42 or _BIG_COUNT.search(buf, pos):
+        if n > FAST_MAX or buf[pos] != 42:
             return False
-        reader = hiredis.Reader()
+        # A `*` with 5+ digits anywhere takes the exact parser (see _BIG_COUNT); most
+        # reads hold no `*` but the leading one, and a short count there.
+        if buf.find(b"*", pos + 1) >= 0 or not buf.startswith(b"\r\n", pos + 2):
+            if _BIG_COUNT.search(buf, pos):
+                return False
+        reader = self.reader
+        if reader is None:
+            reader = self.reader = hiredis.Reader()
         reader.feed(buf, pos)
         ready = self.ready
         max_bulk = self.max_bulk
-        arr_hdr = _ARRAY_HDR
         bulk_hdr = _BULK_HDR
         o = pos
         try:
             while (req := reader.gets()) is not False:
-                if type(req) is not list or not req:
+                if type(req) is not list:
                     break
-                parts = [arr_hdr[len(req)]]
-                for a in req:
-                    # an element that is not bytes (an int, a nested array ...) fails here
-                    parts += (bulk_hdr[len(a)], a, b"\r\n")
-                e = b"".join(parts)
+                k = len(req)
+                # the common shapes built in one join, the rest piece by piece; an
+                # element that is not bytes (an int, a nested array ...) fails here
+                if k == 3:
+                    a, b, c = req
+                    e = b"".join(
+                        (b"*3\r\n", bulk_hdr[len(a)], a, b"\r\n", bulk_hdr[len(b)], b,
+                         b"\r\n", bulk_hdr[len(c)], c, b"\r\n")
+                    )  # fmt: skip
+                elif k == 2:
+                    a, b = req
+                    e = b"".join(
+                        (b"*2\r\n", bulk_hdr[len(a)], a, b"\r\n", bulk_hdr[len(b)], b, b"\r\n")
+                    )
+                elif k == 1:
+                    a = req[0]
+                    e = b"".join((b"*1\r\n", bulk_hdr[len(a)], a, b"\r\n"))
+                elif k == 0:
+                    break
+                else:
+                    parts = [_ARRAY_HDR[k]]
+                    for a in req:
+                        parts += (bulk_hdr[len(a)], a, b"\r\n")
+                    e = b"".join(parts)
                 if not buf.startswith(e, o):
                     break
                 if len(e) > max_bulk and max(map(len, req)) > max_bulk:
                     break
                 ready.append((req, len(e)))
                 o += len(e)
+            else:
+                if o == len(buf) and n <= KEEP_READER_MAX:
+                    return bool(ready)  # it holds no partial request: keep it
         except (hiredis.ProtocolError, TypeError, IndexError):
             pass  # the exact parser reaches the same point and says what is wrong
+        self.reader = None  # it holds bytes (or a partial request) we did not take
         return bool(ready)
 
     def _multibulk(self, buf: bytes, pos: int, authenticated: bool) -> list[bytes] | None:

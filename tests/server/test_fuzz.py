@@ -239,6 +239,27 @@ def test_hiredis_path_takes_a_pipeline_at_once() -> None:
     assert p.next() is None
 
 
+def test_hiredis_reader_is_reused_only_when_it_holds_nothing() -> None:
+    """A short read taken whole leaves its reader for the next read; one ending in a
+    partial request (hiredis has parsed part of an array) must not be reused: the
+    re-fed bytes would continue that array."""
+    p = RequestParser()
+    p.feed(pack(b"SET", b"k", b"v"))
+    assert p.next() == [b"SET", b"k", b"v"]
+    kept = p.reader
+    assert kept is not None
+    assert p.next() is None
+    second = pack(b"SET", b"k2", b"v2")
+    p.feed(second[:13])  # `*3` and `$3 SET`: hiredis has read them, has_data() is False
+    assert p.next() is None
+    assert p.reader is None  # dropped (the request check would also catch its output)
+    p.feed(second[13:] + pack(b"GET", b"k2"))
+    assert p.next() == [b"SET", b"k2", b"v2"]
+    assert p.next() == [b"GET", b"k2"]
+    assert p.next() is None
+    assert p.reader is not None and p.reader is not kept
+
+
 def test_hiredis_path_skips_huge_array_headers() -> None:
     """hiredis allocates a list as long as an array header says (freeing 2**31 slots
     takes seconds): such headers never reach it."""
