@@ -75,6 +75,8 @@ class Server:
         self._to_flush: list[Client] = []
         self._after_flush: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._flush_scheduled = False
+        # client-query-buffer-limit, read by every client on every read
+        self.query_buffer_limit: int = config["client-query-buffer-limit"]
         self.clients: dict[int, Client] = {}
         self._client_ids = 0
         self.stats = Stats()
@@ -125,6 +127,8 @@ class Server:
         if name == "proto-max-bulk-len":  # Redis reads server.proto_max_bulk_len per bulk
             for c in self.clients.values():
                 c.parser.max_bulk = value
+        elif name == "client-query-buffer-limit":
+            self.query_buffer_limit = value
 
     def next_client_id(self) -> int:
         self._client_ids += 1

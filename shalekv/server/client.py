@@ -155,7 +155,7 @@ class Client(Context, asyncio.Protocol):
         self.last_interaction = time.monotonic()
         parser = self.parser
         parser.feed(data)
-        if parser.buffered() > self.server.config["client-query-buffer-limit"]:
+        if parser.buffered() > self.server.query_buffer_limit:
             log.warning("closing client %s that reached max query buffer length", self.addr)
             self.close()
             return
@@ -193,10 +193,12 @@ class Client(Context, asyncio.Protocol):
         """Send the replies gathered so far: at the end of this event-loop pass,
         together with every other client's, after one WAL write for all of their
         writes (Server.flush_clients, as Redis's beforeSleep); at once without a loop."""
+        if self.flush_queued:
+            return
         server = self.server
         if server.loop is None:
             self.write_out(server.write_wal())
-        elif not self.flush_queued:
+        else:
             self.flush_queued = True
             server.queue_flush(self)
 
@@ -348,9 +350,8 @@ class Client(Context, asyncio.Protocol):
         dur = time.perf_counter_ns() - start
         self.last_cmd = cmd.name
         server.stats.called(cmd, dur, failed)
-        if server.after_call_hooks:
-            for hook in server.after_call_hooks:
-                hook(self, cmd, args, dur, failed)
+        for hook in server.after_call_hooks:
+            hook(self, cmd, args, dur, failed)
         if r is BLOCKED:
             self.blocked = True
             return

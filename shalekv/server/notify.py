@@ -500,8 +500,7 @@ def _keys(cmd: Command, a: list[bytes]) -> list[bytes]:
 
 
 def _ops(t: Txn) -> int:
-    b = t.batch
-    return len(b.ops) if b is not None else 0
+    return t.writes
 
 
 # Read commands whose keys follow a numkeys argument (the table cannot say where)

@@ -2,7 +2,7 @@
 commands that act on keys of any type (DEL, EXPIRE, RENAME, SCAN ...).
 
 Every command runs inside one `Txn`: reads see the engine plus the transaction's own
-writes, writes gather in one WriteBatch committed at the end, so a command (or a whole
+writes, writes gather and are committed as one WriteBatch at the end, so a command (or a whole
 MULTI/EXEC pipeline) is atomic, also across a crash. Writers are serialized by the
 store's lock, which is what makes read-modify-write commands and transactions isolated
 from other threads.
@@ -19,8 +19,14 @@ from itertools import islice
 from typing import Any
 
 from shalekv.engine.db import DB
-from shalekv.engine.write_batch import PUT, WriteBatch
-from shalekv.errors import DB_INDEX, NO_SUCH_KEY, ResponseError, WrongTypeError
+from shalekv.engine.write_batch import WriteBatch
+from shalekv.errors import (
+    DB_INDEX,
+    NO_SUCH_KEY,
+    InvalidArgumentError,
+    ResponseError,
+    WrongTypeError,
+)
 from shalekv.types import encoding as enc
 from shalekv.types.zrank import RankIndexes
 
@@ -104,7 +110,7 @@ class Txn:
     __slots__ = (
         "store",
         "engine",
-        "batch",
+        "writes",
         "pending",
         "rdels",
         "now",
@@ -116,9 +122,12 @@ class Txn:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self.batch: WriteBatch | None = None  # made on the first write: reads stay cheap
+        # The writes: the last value of each key written (None: deleted) after the range
+        # deletions, which drop the keys they cover from it. The batch is made at commit:
+        # a key written twice is written once, and a one-key command makes no batch.
         self.pending: dict[bytes, bytes | None] = {}
         self.rdels: list[tuple[bytes, bytes]] = []
+        self.writes = 0  # calls of put/delete/delete_range (notifications: did it write)
         self.now = time.time_ns() // 1_000_000
         self.counts: dict[int, list[int]] = {}
         self.count_reads = False  # the server sets it for read commands (keyspace_hits)
@@ -138,17 +147,11 @@ class Txn:
 
     def put(self, k: bytes, v: bytes) -> None:
         self.pending[k] = v
-        b = self.batch
-        if b is None:
-            b = self.batch = WriteBatch()
-        b.put(k, v)
+        self.writes += 1
 
     def delete(self, k: bytes) -> None:
         self.pending[k] = None
-        b = self.batch
-        if b is None:
-            b = self.batch = WriteBatch()
-        b.delete(k)
+        self.writes += 1
 
     def index_deltas(self, sp: bytes) -> dict[bytes, int]:
         """Where sorted-set code counts the score-index keys it adds (+1) and removes
@@ -164,12 +167,12 @@ class Txn:
     def delete_range(self, lo: bytes, hi: bytes) -> None:
         if lo < _SCORE_END and hi > enc.SCORE:
             self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
+        if lo >= hi:
+            raise InvalidArgumentError("delete_range needs start < end")
         for k in [k for k in self.pending if lo <= k < hi]:
             del self.pending[k]
         self.rdels.append((lo, hi))
-        if self.batch is None:
-            self.batch = WriteBatch()
-        self.batch.delete_range(lo, hi)
+        self.writes += 1
 
     def scan(self, lo: bytes, hi: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) in [lo, hi), merged with this transaction's writes as they were
@@ -236,34 +239,56 @@ class Txn:
                 yield k, pv
 
     def commit(self) -> None:
-        batch = self.batch
-        if batch is None:
+        """Write what this transaction wrote, as one atomic batch: range deletions
+        first, then each key's last value (equivalent to the calls in order, as a range
+        deletion removed the keys it covered from `pending`), then the key counts."""
+        pending = self.pending
+        rdels = self.rdels
+        if not pending and not rdels:
             return
         store = self.store
-        for db, (dk, de) in self.counts.items():
-            c = store.counts[db]
-            c[0] += dk
-            c[1] += de
-            batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
-        self.counts = {}
         if store.watchers:
             self._mark_watched()
-        ops = batch.ops
+        counts = self.counts
         zd = self.zdeltas
         try:
-            if len(ops) == 1 and ops[0][0] == PUT:
-                store.engine.put(ops[0][1], ops[0][2])  # type: ignore[arg-type]  # hot path
+            if len(pending) == 1 and not rdels and not counts:
+                # the hot path (SET over a value, HSET of an existing field ...): no batch
+                for k, v in pending.items():
+                    if v is not None:
+                        store.engine.put(k, v)
+                    else:
+                        store.engine.delete(k)
             else:
+                batch = WriteBatch()
+                for lo, hi in rdels:
+                    batch.delete_range(lo, hi)
+                for k, v in pending.items():
+                    if v is not None:
+                        batch.put(k, v)
+                    else:
+                        batch.delete(k)
+                for db, (dk, de) in counts.items():
+                    c = store.counts[db]
+                    c[0] += dk
+                    c[1] += de
+                    batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
                 store.engine.write(batch)
         except BaseException:
+            if counts:  # not written: the counts in memory go back to what is on disk
+                for db, (dk, de) in counts.items():
+                    c = store.counts[db]
+                    c[0] -= dk
+                    c[1] -= de
+                self.counts = {}
             if zd:
                 for sp in zd:
                     store.ranks.drop(sp)
             raise
+        self.counts = {}
         if zd:
             store.ranks.apply(zd)  # never raises: an index it cannot update is dropped
             self.zdeltas = None
-        self.batch = None
         self.pending = {}
         self.rdels = []
 
