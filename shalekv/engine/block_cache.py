@@ -10,6 +10,10 @@ from typing import Any
 from shalekv.engine import compression
 
 CacheKey = tuple[int, int]  # (file number, block index)
+# The codec a reader gives a block that its table's writer stored raw although it had a
+# codec (that codec could not save 1/8): tier two keeps it raw, without trying LZ4 on
+# every eviction (incompressible values: photos, random bytes). Never on disk.
+RAW_KNOWN = -1
 
 
 class BlockCache:
@@ -59,7 +63,8 @@ class BlockCache:
             return item
 
     def insert(self, key: CacheKey, block: Any, charge: int, stored: tuple[int, bytes]) -> None:
-        """Add a decoded block; `stored` is its on-disk (codec, payload) for tier two."""
+        """Add a decoded block; `stored` is its on-disk (codec, payload) for tier two
+        (codec RAW_KNOWN: raw, and not worth compressing)."""
         if charge > self.capacity:
             self._insert_compressed(key, stored)
             return
@@ -84,6 +89,8 @@ class BlockCache:
         if codec == compression.NONE:
             # Stored raw on disk: compress it now so the tier holds more blocks.
             codec, payload = compression.compress(compression.LZ4, payload)
+        elif codec == RAW_KNOWN:
+            codec = compression.NONE
         if len(payload) > self.compressed_capacity:
             return
         with self._lock:

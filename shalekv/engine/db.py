@@ -160,6 +160,7 @@ class DB:
         self._wal_deferred = False
         self._wal_seq = 0  # deferred mode: last sequence write_wal() made durable
         self._memtable_limit = opts.memtable_size
+        self._deletion_trigger = opts.memtable_deletion_trigger  # below it, never "dense"
         self._write_gate = False  # True: every write must go through _prepare_write
         self._user_bytes = 0
         self._wal_bytes_sealed = 0
@@ -389,7 +390,13 @@ class DB:
             self._group_write(batch)
             return
         with self._mu:
-            self._prepare_write(batch.byte_size)
+            mem = self._sv[0]
+            if (
+                self._write_gate
+                or mem.approximate_size + batch.byte_size >= self._memtable_limit
+                or mem.deletions >= self._deletion_trigger
+            ):  # else _prepare_write would find nothing to do (see put)
+                self._prepare_write(batch.byte_size)
             seq = self._last_seq + 1
             self._wal.add_record(batch.encode(seq))
             self._sv[0].apply_batch(seq, batch, bool(self._snapshots))

@@ -21,7 +21,7 @@ from typing import Any
 from xxhash import xxh64_intdigest
 
 from shalekv.engine import bloom, checksum, compression, filenames
-from shalekv.engine.block_cache import BlockCache
+from shalekv.engine.block_cache import RAW_KNOWN, BlockCache
 from shalekv.engine.write_batch import DELETE
 from shalekv.errors import CorruptionError
 
@@ -431,6 +431,11 @@ class SSTableReader:
         self.smallest = bytes.fromhex(self.props["smallest"])
         self.largest = bytes.fromhex(self.props["largest"])
         self.max_seq = int(self.props["max_seq"])
+        # A block this table's writer stored raw although it had a codec could not be
+        # compressed by 1/8: the cache's second tier should not try again (block_cache)
+        self._raw_mark = (
+            compression.NONE if self.props.get("compression", "none") == "none" else RAW_KNOWN
+        )
 
     def _read_block(self, offset: int, size: int, always_verify: bool = False) -> bytes:
         raw = os.pread(self.fd, size + TRAILER_SIZE, offset)
@@ -465,6 +470,8 @@ class SSTableReader:
                     stored[0], stored[1], self.path, self.block_offsets[i]
                 )
                 blk = self._decode(payload, i)
+                if stored[0] == compression.NONE:
+                    stored = (self._raw_mark, stored[1])
                 cache.insert(key, blk, len(payload) + 64 * blk.n, stored)
                 return blk
         off = self.block_offsets[i]
@@ -479,7 +486,8 @@ class SSTableReader:
         payload = compression.decompress(codec, data, self.path, off)
         blk = self._decode(payload, i)
         if cache is not None:
-            cache.insert(key, blk, len(payload) + 64 * blk.n, (codec, data))
+            stored = (codec if codec != compression.NONE else self._raw_mark, data)
+            cache.insert(key, blk, len(payload) + 64 * blk.n, stored)
         return blk
 
     def _decode(self, payload: bytes, i: int) -> DecodedBlock:

@@ -383,6 +383,46 @@ def test_block_cache_stats_and_compressed_second_tier(tmp_path: Path) -> None:
         assert s["compressed_cache_hit_ratio"] == pytest.approx(ch / (ch + cm))
 
 
+@pytest.mark.parametrize("codec", ["lz4", "none"])
+def test_second_tier_compresses_only_what_can_be(tmp_path: Path, monkeypatch, codec: str) -> None:
+    """Blocks the table's codec stored raw (incompressible values) go to the second
+    tier raw, without an LZ4 attempt per eviction; raw blocks of a table written
+    without a codec are compressed there (if they compress)."""
+    import random
+
+    from shalekv.engine import block_cache, compression
+
+    path = tmp_path / "db"
+    rnd = random.Random(5)
+    with DB.open(path, compaction_workers=0, compression=codec) as db:
+        for i in range(3000):
+            db.put(k(i), rnd.randbytes(300) if i < 1500 else b"text " * 60)  # blocks of one kind
+        db.compact()
+    calls = []
+    real = compression.compress
+
+    def counting(c: int, data: bytes) -> tuple[int, bytes]:
+        calls.append(c)
+        return real(c, data)
+
+    monkeypatch.setattr(block_cache.compression, "compress", counting)
+    with DB.open(path, compaction_workers=0, block_cache_size=16 << 10) as db:
+        for i in range(3000):
+            assert db.get(k(i)) is not None
+        tier2 = list(db.cache._clru.values())
+        s = db.stats()
+    assert s["block_cache_misses"] > 100 and tier2
+    mixed = {c for c, _ in tier2}
+    if codec == "lz4":
+        # random-value blocks stayed raw on disk: never retried; text blocks were LZ4
+        assert calls == []
+        assert mixed == {compression.NONE, compression.LZ4}
+    else:
+        # everything was raw on disk: each eviction tries, the text blocks compress
+        assert len(calls) >= len(tier2)
+        assert compression.LZ4 in mixed and compression.NONE in mixed
+
+
 # ---------------------------------------------------------------------- tombstones
 
 
