@@ -36,10 +36,11 @@ UNAUTH_BULK = 16384
 INT_MAX = 2**31 - 1
 FAST_MAX = 256 * 1024  # buffers up to this size may take the hiredis path
 KEEP_READER_MAX = 1024  # reads up to this size leave their hiredis reader for the next
-# hiredis allocates a list of the announced size when it reads an array header (and a
-# 2**31 one takes seconds to free): a buffer with `*` and 5+ digits anywhere takes the
-# exact parser, which caps what it allocates.
-_BIG_COUNT = re.compile(rb"\*\d{5}")
+# hiredis allocates a list of the announced size when it reads an aggregate header (and
+# a 2**31 one takes seconds to free): a buffer with an array, map, set, push or
+# attribute marker and 5+ digits anywhere takes the exact parser, which caps what it
+# allocates (a RESP3 `~`/`%`/`>`/`|` header nested in a request is a protocol error).
+_BIG_COUNT = re.compile(rb"[*%~>|]\d{5}")
 _ARRAY_HDR = [b"*%d\r\n" % n for n in range(10000)]
 _BULK_HDR = [b"$%d\r\n" % n for n in range(10000)]
 
@@ -150,11 +151,8 @@ class RequestParser:
         n = len(buf) - pos
         if n > FAST_MAX or buf[pos] != 42:
             return False
-        # A `*` with 5+ digits anywhere takes the exact parser (see _BIG_COUNT); most
-        # reads hold no `*` but the leading one, and a short count there.
-        if buf.find(b"*", pos + 1) >= 0 or not buf.startswith(b"\r\n", pos + 2):
-            if _BIG_COUNT.search(buf, pos):
-                return False
+        if _BIG_COUNT.search(buf, pos):
+            return False
         reader = self.reader
         if reader is None:
             reader = self.reader = hiredis.Reader()

@@ -14,7 +14,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -117,6 +117,7 @@ class Txn:
         "counts",
         "count_reads",
         "zdeltas",
+        "touched",
     )
 
     def __init__(self, store: Store) -> None:
@@ -134,6 +135,8 @@ class Txn:
         # score prefix -> {score-index key: net +1 added / -1 removed}, for the rank
         # indexes (types/zrank.py); only sorted-set code writes score-index keys this way
         self.zdeltas: dict[bytes, dict[bytes, int]] | None = None
+        # WATCH tokens a range deletion touched (set at commit, with those of `pending`)
+        self.touched: list[list[bool]] | None = None
 
     # ------------------------------------------------------------ raw reads/writes
 
@@ -169,10 +172,31 @@ class Txn:
             self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
         if lo >= hi:
             raise InvalidArgumentError("delete_range needs start < end")
-        for k in [k for k in self.pending if lo <= k < hi]:
+        dropped = [k for k in self.pending if lo <= k < hi]
+        if self.store.watchers:
+            self._touch_range(lo, hi, dropped)
+        for k in dropped:
             del self.pending[k]
         self.rdels.append((lo, hi))
         self.writes += 1
+
+    def _touch_range(self, lo: bytes, hi: bytes, dropped: list[bytes]) -> None:
+        """The WATCHed keys a range deletion (FLUSHDB, FLUSHALL) changes, as Redis's
+        touchAllWatchedKeysInDb: those alive when it runs, and those this transaction
+        wrote before it (their writes leave `pending` now). A key that was already
+        expired is no change (one that expired since WATCH fails EXEC anyway)."""
+        touched = self.touched
+        if touched is None:
+            touched = self.touched = []
+        touched += self._tokens_of(dropped)
+        for (db, key), tokens in self.store.watchers.items():
+            mk = enc.META + _U16.pack(db) + key
+            if lo <= mk < hi and tokens:
+                m = self.get(mk)
+                if m is not None:
+                    exp = _I64.unpack_from(m, 2)[0]
+                    if not exp or exp >= self.now:
+                        touched += tokens
 
     def scan(self, lo: bytes, hi: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) in [lo, hi), merged with this transaction's writes as they were
@@ -251,6 +275,7 @@ class Txn:
             self._mark_watched()
         counts = self.counts
         zd = self.zdeltas
+        counted = False  # store.counts updated (undone if the write fails)
         try:
             if len(pending) == 1 and not rdels and not counts:
                 # the hot path (SET over a value, HSET of an existing field ...): no batch
@@ -268,6 +293,7 @@ class Txn:
                         batch.put(k, v)
                     else:
                         batch.delete(k)
+                counted = bool(counts)
                 for db, (dk, de) in counts.items():
                     c = store.counts[db]
                     c[0] += dk
@@ -275,7 +301,7 @@ class Txn:
                     batch.put(COUNTS_KEY + _U16.pack(db), _COUNTS.pack(max(c[0], 0), max(c[1], 0)))
                 store.engine.write(batch)
         except BaseException:
-            if counts:  # not written: the counts in memory go back to what is on disk
+            if counted:  # not written: the counts in memory go back to what is on disk
                 for db, (dk, de) in counts.items():
                     c = store.counts[db]
                     c[0] -= dk
@@ -293,8 +319,18 @@ class Txn:
         self.rdels = []
 
     def _mark_watched(self) -> None:
+        for token in self._tokens_of(self.pending):
+            token[0] = True
+        if self.touched:
+            for token in self.touched:
+                token[0] = True
+            self.touched = None
+
+    def _tokens_of(self, keys: Iterable[bytes]) -> list[list[bool]]:
+        """The WATCH tokens of the user keys these records belong to."""
         w = self.store.watchers
-        for k in self.pending:
+        out: list[list[bool]] = []
+        for k in keys:
             tag = k[:1]
             if tag == enc.META:
                 uk = (_U16.unpack_from(k, 1)[0], k[3:])
@@ -303,15 +339,8 @@ class Txn:
                 uk = (db, key)
             else:
                 continue
-            for token in w.get(uk, ()):
-                token[0] = True
-        for lo, _hi in self.rdels:
-            if lo[:1] == enc.META:
-                db = _U16.unpack_from(lo, 1)[0]
-                for (wdb, _), tokens in w.items():
-                    if wdb == db:
-                        for token in tokens:
-                            token[0] = True
+            out += w.get(uk, ())
+        return out
 
     # ------------------------------------------------------------ metadata
 

@@ -972,6 +972,53 @@ def test_watched_key_expiring_before_exec_aborts(pair: Pair) -> None:
     pair.same("GET", "x")
 
 
+# (state of k before WATCH, what another client runs): Redis 7.0's touchWatchedKey and
+# touchAllWatchedKeysInDb decide which of these fail EXEC. FLUSHDB/FLUSHALL only touch a
+# key that exists (alive) when they run; a write that changes nothing still counts.
+WATCH_CASES = [
+    ("", "DEL k"),
+    ("SET k v", "DEL k"),
+    ("SET k v", "SET k v"),
+    ("SET k v", "EXPIRE k 0"),
+    ("", "EXPIRE k 0"),
+    ("SET k v", "PERSIST k"),
+    ("ZADD k 1 a", "ZREM k nope"),
+    ("ZADD k 1 a", "ZADD k 1 m"),
+    ("SADD k a", "SREM k nope"),
+    ("RPUSH k a", "RPOP k 0"),
+    ("SET k v", "RENAME k j"),
+    ("SET j 1", "RENAME j k"),
+    ("SET k v", "APPEND k x"),
+    ("", "FLUSHDB"),
+    ("SET k v", "FLUSHDB"),
+    ("", "FLUSHALL"),
+    ("SET k v", "FLUSHALL"),
+    ("SET k v PX 1", "FLUSHALL"),  # already expired when flushed: no change
+    ("SET k v", "SELECT 1|FLUSHDB|SELECT 0"),  # another database's flush
+    ("SET k v", "MULTI|DEL k|SET k w|FLUSHALL|EXEC"),
+    ("SET k v", "MULTI|DEL k|FLUSHALL|EXEC"),  # the DEL changed it; gone when flushed
+]
+
+
+@pytest.mark.parametrize(("setup", "other"), WATCH_CASES)
+def test_watch_against_other_clients_writes(
+    pair: Pair, server: ServerProcess, redis_port: int, setup: str, other: str
+) -> None:
+    """Which writes of another connection fail a WATCHing client's EXEC."""
+    pair.same("FLUSHALL")
+    if setup:
+        pair.same(*setup.split())
+    time.sleep(0.005)  # a 1 ms PX has passed
+    pair.same("WATCH", "k")
+    for port in (server.port, redis_port):
+        with RawClient(port) as o:
+            for cmd in other.split("|"):
+                o.call(*cmd.split())
+    pair.same("MULTI")
+    pair.same("PING")
+    pair.same("EXEC")
+
+
 # ---------------------------------------------------------------- connection and dispatch
 
 CONNECTION = """

@@ -273,6 +273,24 @@ def test_hiredis_path_skips_huge_array_headers() -> None:
         p.next()
 
 
+@pytest.mark.parametrize("marker", [b"*", b"%", b"~", b">", b"|"])
+def test_hiredis_path_skips_huge_nested_aggregates(marker: bytes) -> None:
+    """Nor do RESP3 map/set/push/attribute headers nested in a request (hiredis
+    allocates for them too): the exact parser refuses them without allocating."""
+    import tracemalloc
+
+    p = RequestParser()
+    p.feed(b"*1\r\n" + marker + b"20000000\r\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="expected '\\$'"):
+            p.next()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated parsing one short request"
+
+
 # ---------------------------------------------------------------- real sockets
 
 

@@ -8,6 +8,8 @@ import pytest
 import redis
 
 import shalekv
+import shalekv.errors
+from shalekv.types.keyspace import Txn
 from tests.types.differential import Pair
 
 
@@ -60,6 +62,33 @@ def test_transaction_is_one_atomic_batch(db, tmp_path) -> None:
     assert db.get("late") is None
     p.execute()
     assert db.get("late") == b"1"
+
+
+def test_failed_commit_leaves_key_counts_as_on_disk(db, monkeypatch) -> None:
+    """A transaction whose write fails changes nothing, the key counts (DBSIZE) in
+    memory included; and a batch refused before the counts were touched does not
+    take them back either."""
+    db.set("a", 1)
+    engine = db._store.engine
+
+    def fail(batch: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine, "write", fail)
+    with pytest.raises(OSError):
+        db.mset({"b": 1, "c": 2})
+    monkeypatch.undo()
+    assert db.dbsize() == 1
+    store = db._store
+    with store.lock:
+        t = Txn(store)
+        t.set_meta(0, b"c", b"\0\0" + bytes(8) + b"x", None)  # a new key: counts +1
+        t.put(b"junk", "not bytes")  # type: ignore[arg-type]  # refused at commit
+        with pytest.raises(shalekv.errors.InvalidArgumentError):
+            t.commit()
+    assert db.dbsize() == 1
+    db.set("d", 1)
+    assert db.dbsize() == 2
 
 
 def test_watch_aborts_on_change_from_another_client(db) -> None:
