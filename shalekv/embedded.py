@@ -272,6 +272,7 @@ class Pipeline(ShaleKV):
         self.explicit_transaction = False
         self._token: list[bool] | None = None
         self._watched: list[tuple[int, bytes]] = []
+        self._deadlines: list[int] = []  # of watched keys alive at watch() with a TTL
 
     def __enter__(self) -> Pipeline:
         return self
@@ -293,16 +294,11 @@ class Pipeline(ShaleKV):
 
     def _unwatch(self) -> None:
         if self._token is not None:
-            w = self._store.watchers
             with self._store.lock:
-                for key in self._watched:
-                    tokens = w.get(key)
-                    if tokens is not None:
-                        tokens[:] = [x for x in tokens if x is not self._token]
-                        if not tokens:
-                            del w[key]
+                self._store.unwatch(self._token, self._watched)
         self._token = None
         self._watched = []
+        self._deadlines = []
         self.watching = False
 
     def watch(self, *names: Any) -> bool:  # type: ignore[override]
@@ -312,9 +308,11 @@ class Pipeline(ShaleKV):
         self._token = token
         with self._store.lock:
             for n in names:
-                key = (self._db, self._encoder.encode(n))
-                self._store.watchers.setdefault(key, []).append(token)
-                self._watched.append(key)
+                key = self._encoder.encode(n)
+                at = self._store.watch(token, self._db, key)
+                if at:
+                    self._deadlines.append(at)
+                self._watched.append((self._db, key))
         self.watching = True
         return True
 
@@ -358,7 +356,7 @@ class Pipeline(ShaleKV):
         store = self._store
         results: list[Any] = []
         with store.lock:
-            if self._token is not None and self._token[0]:
+            if self._token is not None and store.watch_failed(self._token, self._deadlines):
                 raise WatchError("Watched variable changed.")
             ctx = Context(store, self._db)
             t = Txn(store)

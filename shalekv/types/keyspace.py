@@ -79,6 +79,33 @@ class Store:
         self.keyspace_misses = 0
         self.expired_keys = 0
 
+    def watch(self, token: list[bool], db: int, key: bytes) -> int:
+        """Register a WATCH of (db, key) for token, which every commit changing the key
+        marks dirty (Txn._mark_watched). Call with the lock held. Returns the key's
+        deadline if it is alive and has one (its expiring before EXEC fails the
+        transaction, as Redis 7.0's isWatchedKeyExpired), else 0."""
+        self.watchers.setdefault((db, key), []).append(token)
+        m = self.engine.get(enc.META + _U16.pack(db) + key)
+        at = _I64.unpack_from(m, 2)[0] if m is not None else 0
+        return at if at >= time.time_ns() // 1_000_000 else 0
+
+    def unwatch(self, token: list[bool], keys: Iterable[tuple[int, bytes]]) -> None:
+        w = self.watchers
+        for key in keys:
+            tokens = w.get(key)
+            if tokens is not None:
+                tokens[:] = [t for t in tokens if t is not token]
+                if not tokens:
+                    del w[key]
+
+    @staticmethod
+    def watch_failed(token: list[bool], deadlines: Iterable[int]) -> bool:
+        """Must EXEC abort: a watched key changed, or one alive at WATCH has expired."""
+        if token[0]:
+            return True
+        now = time.time_ns() // 1_000_000
+        return any(at < now for at in deadlines)
+
     def new_version(self) -> int:
         """A collection version never used before in this store, also across restarts:
         blocks of versions are reserved in the engine before they are handed out."""
@@ -118,6 +145,7 @@ class Txn:
         "count_reads",
         "zdeltas",
         "touched",
+        "expired",
     )
 
     def __init__(self, store: Store) -> None:
@@ -137,6 +165,10 @@ class Txn:
         self.zdeltas: dict[bytes, dict[bytes, int]] | None = None
         # WATCH tokens a range deletion touched (set at commit, with those of `pending`)
         self.touched: list[list[bool]] | None = None
+        # metadata keys this transaction deleted because they had expired: no change
+        # for a WATCH (a key expired at WATCH time: Redis's watchedKey.expired; one
+        # that expired since fails EXEC by its deadline, Store.watch_expired)
+        self.expired: set[bytes] | None = None
 
     # ------------------------------------------------------------ raw reads/writes
 
@@ -330,9 +362,13 @@ class Txn:
         """The WATCH tokens of the user keys these records belong to."""
         w = self.store.watchers
         out: list[list[bool]] = []
+        expired = self.expired
+        pending = self.pending
         for k in keys:
             tag = k[:1]
             if tag == enc.META:
+                if expired and k in expired and pending.get(k, b"") is None:
+                    continue  # deleted by expiry (and not written again since)
                 uk = (_U16.unpack_from(k, 1)[0], k[3:])
             elif tag in (enc.ELEM, enc.SCORE):
                 db, key, _, _ = enc.parse_sub_key(k)
@@ -351,8 +387,7 @@ class Txn:
         if m is not None:
             exp = _I64.unpack_from(m, 2)[0]
             if exp and exp < self.now:
-                self.del_key(db, key, m)
-                self.store.expired_keys += 1
+                self.expire_key(db, key, m)
                 m = None
         if self.count_reads:
             if m is None:
@@ -390,6 +425,14 @@ class Txn:
             if new_exp:
                 self.put(expiry_key(db, new_exp, key), b"")
                 self._count(db, 0, 1)
+
+    def expire_key(self, db: int, key: bytes, old: bytes) -> None:
+        """Delete a key whose deadline passed (lazy or active expiry)."""
+        self.del_key(db, key, old)
+        if self.expired is None:
+            self.expired = set()
+        self.expired.add(enc.META + _U16.pack(db) + key)
+        self.store.expired_keys += 1
 
     def del_key(self, db: int, key: bytes, old: bytes) -> None:
         """Remove a key in O(1): its elements become garbage for the compaction filter."""
@@ -602,8 +645,7 @@ def expire_cycle(t: Txn, db: int, limit: int) -> int:
         key = xk[11:]
         m = t.get(enc.META + _U16.pack(db) + key)
         if m is not None and enc.expire_of(m) == exp:
-            t.del_key(db, key, m)
-            t.store.expired_keys += 1
+            t.expire_key(db, key, m)
         else:  # stale entry: cannot happen while every path keeps the index
             t.delete(xk)
         n += 1

@@ -997,6 +997,11 @@ WATCH_CASES = [
     ("SET k v", "SELECT 1|FLUSHDB|SELECT 0"),  # another database's flush
     ("SET k v", "MULTI|DEL k|SET k w|FLUSHALL|EXEC"),
     ("SET k v", "MULTI|DEL k|FLUSHALL|EXEC"),  # the DEL changed it; gone when flushed
+    # already expired at WATCH: its deletion by expiry is no change (watchedKey.expired)
+    ("SET k v PX 1", "GET k"),
+    ("SET k v PX 1", "DEL k"),
+    ("SET k v PX 1", "MULTI|GET k|FLUSHDB|EXEC"),
+    ("SET k v PX 1", "SET k w"),  # but writing it again is
 ]
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
 
 import shalekv
+import shalekv.embedded
 import shalekv.errors
 from shalekv.types.keyspace import Txn
 from tests.types.differential import Pair
@@ -109,6 +111,32 @@ def test_watch_aborts_on_change_from_another_client(db) -> None:
         p.set("w", 100)
         assert p.execute() == [True]
     assert db.get("w") == b"100"
+
+
+def test_watched_key_expiring_fails_the_transaction(db) -> None:
+    """As Redis 7.0 (and the server): a key alive at watch() that expires before
+    execute() fails it, flushed or not; one already expired at watch() whose expiry
+    deletes it (lazily, here) is no change."""
+    other = shalekv.embedded.ShaleKV(None, _store=db._store)
+    for flush in (False, True):
+        db.set("k", 1, px=30)
+        p = db.pipeline()
+        p.watch("k")
+        time.sleep(0.05)
+        if flush:
+            other.flushdb()
+        p.multi()
+        p.ping()
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    db.set("k", 1, px=1)
+    time.sleep(0.01)
+    p = db.pipeline()
+    p.watch("k")
+    assert other.get("k") is None  # lazy expiry deletes it
+    p.multi()
+    p.set("x", 1)
+    assert p.execute() == [True]
 
 
 def test_watch_unchanged_and_unrelated_keys(db) -> None:

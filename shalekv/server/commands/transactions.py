@@ -11,7 +11,6 @@ from shalekv.commands.reply import NULL_ARRAY, Status
 from shalekv.errors import ResponseError, ShaleError
 from shalekv.server.client import BLOCKED, NO_REPLY, Client, CodedError, log
 from shalekv.server.commands.table import SERVER
-from shalekv.types import encoding as enc
 from shalekv.types.keyspace import Txn
 
 
@@ -19,13 +18,7 @@ def unwatch_all(c: Client) -> None:
     token = c.watch_token
     if token is None:
         return
-    w = c.store.watchers
-    for key in c.watched:
-        tokens = w.get(key)
-        if tokens is not None:
-            tokens[:] = [t for t in tokens if t is not token]
-            if not tokens:
-                del w[key]
+    c.store.unwatch(token, c.watched)
     c.watched = []
     c.watch_expiry = {}
     c.watch_token = None
@@ -61,19 +54,13 @@ def watch(c: Client, a: list[bytes]) -> Status:
     if c.watch_token is None:
         c.watch_token = [False]
     store = c.store
-    w = store.watchers
-    now = time.time_ns() // 1_000_000
     for k in a[1:]:
         key = (c.db, k)
         if key not in c.watched:
-            w.setdefault(key, []).append(c.watch_token)
             c.watched.append(key)
-            # Redis 7.0's watchForKey notes whether the key was already expired: one
-            # that is alive now and expires before EXEC aborts it (isWatchedKeyExpired).
             with store.lock:
-                m = store.engine.get(enc.meta_key(c.db, k))
-            at = enc.expire_of(m) if m is not None else 0
-            if at and at >= now:
+                at = store.watch(c.watch_token, c.db, k)
+            if at:
                 c.watch_expiry[key] = at
     return OK
 
@@ -91,10 +78,7 @@ def exec_(c: Client, a: list[bytes]) -> object:
     queued = c.multi
     dirty = c.multi_dirty
     discard_multi(c)
-    cas = c.watch_token is not None and c.watch_token[0]
-    if not cas and c.watch_expiry:
-        now = time.time_ns() // 1_000_000
-        cas = any(at < now for at in c.watch_expiry.values())  # expired since WATCH
+    cas = c.watch_token is not None and c.store.watch_failed(c.watch_token, c.watch_expiry.values())
     unwatch_all(c)
     if dirty:
         raise CodedError("EXECABORT Transaction discarded because of previous errors.")
