@@ -42,9 +42,10 @@ TESTS = ["PING", "SET", "GET", "INCR", "LPUSH", "RPOP", "SADD", "HSET", "ZADD", 
 TESTS += ["MSET"]
 
 
-def child(root: str, spec_file: str) -> None:
+def child(root: str, spec_file: str) -> list[int]:
     """Run in valgrind: every (side, test, depth) of the spec, each measured stretch
-    inside one functools.reduce call."""
+        inside one functools.reduce call. Returns the bytes of replies of one more pass
+    after each stretch (a check that the requests were served)."""
     import functools
 
     sys.path.insert(0, os.path.join(root, "bench"))
@@ -53,6 +54,7 @@ def child(root: str, spec_file: str) -> None:
 
     spec = json.loads(Path(spec_file).read_text())
     clients, passes = spec["clients"], spec["passes"]
+    written = []
     for side_name, test, depth in spec["runs"]:
         side = ib.Side(side_name, clients)
         try:
@@ -68,8 +70,13 @@ def child(root: str, spec_file: str) -> None:
                 side.feed(chunk)
             side.replies()
             functools.reduce(lambda acc, _: side.feed(chunk), range(passes), None)
+            for t in side.transports:  # one more pass, not counted, that keeps replies
+                t.keep = True
+            side.feed(chunk)
+            written.append(len(side.replies()))
         finally:
             side.close()
+    return written
 
 
 def measure(root: str, runs: list[tuple[str, str, int]], args: argparse.Namespace) -> list[int]:
