@@ -164,52 +164,35 @@ def table(results: list[dict[str, Any]], compare: bool) -> tuple[list[str], list
 
 
 def docs_block(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    import inproc_bench as ib
+
     headers, rows = table(results, bool(args.compare))
-    cmd = "python bench/icount_bench.py " + " ".join(args.argv)
     before = (
         f" The before column is the checkout at `{args.compare_label}`, measured in the same run."
         if args.compare
         else ""
     )
-    return "\n".join(
-        [
-            HEADING,
-            "",
-            f"Command: `{cmd.strip()}`  ",
-            eb.machine_line(eb.machine()),
-            "",
-            "Machine instructions per request (valgrind's callgrind, counting only the "
-            f"measured stretch: {args.passes} loop passes of {args.clients} clients, each "
-            "sending P requests) of bench/inproc_bench.py's request streams, through "
-            "ShaleKV's `Client` and the ceiling server's `Connection` on fake transports. "
-            "Deterministic to < 1 %, unlike timings on this VM; not time (syscalls, cache "
-            "misses and page faults cost more than their instructions)." + before,
-            "",
-            eb.md_table(headers, rows),
-            "",
-        ]
+    prose = (
+        "Machine instructions per request (valgrind's callgrind, counting only the "
+        f"measured stretch: {args.passes} loop passes of {args.clients} clients, each "
+        "sending P requests) of bench/inproc_bench.py's request streams, through "
+        "ShaleKV's `Client` and the ceiling server's `Connection` on fake transports. "
+        "Deterministic to < 1 %, unlike timings on this VM; not time (syscalls, cache "
+        "misses and page faults cost more than their instructions)." + before
     )
+    return ib.section(HEADING, "icount_bench.py", args.argv, prose, headers, rows)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    import inproc_bench as ib  # the request streams' module, this checkout's
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tests", default=",".join(TESTS))
-    p.add_argument("--pipeline", default="1,16", help="requests per read, comma list")
-    p.add_argument("--clients", type=int, default=50)
+    ib.add_common_args(p, TESTS)
     p.add_argument("--passes", type=int, default=20, help="loop passes measured per test")
     p.add_argument("--compare", help="another checkout to measure as 'before'")
     p.add_argument("--compare-label", help="how the docs name it (default: its git HEAD)")
-    p.add_argument("--json", help="write the results here")
-    p.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = p.parse_args(argv)
-    args.argv = argv
-    args.tests = [t.strip().upper() for t in args.tests.split(",") if t.strip()]
-    for t in args.tests:
-        if t not in TESTS:
-            raise SystemExit(f"unknown test {t!r}; known: {', '.join(TESTS)}")
-    args.pipeline = [int(x) for x in args.pipeline.split(",")]
-    if args.clients < 1 or args.passes < 1 or min(args.pipeline) < 1:
-        raise SystemExit("--clients, --passes and --pipeline must be >= 1")
+    ib.check_common_args(args, argv, ["clients", "passes"])
     if args.compare and not args.compare_label:
         head = subprocess.run(
             ["git", "-C", args.compare, "rev-parse", "--short", "HEAD"],

@@ -218,46 +218,60 @@ def table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
 
 def docs_block(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     headers, rows = table(results)
-    cmd = "python bench/inproc_bench.py " + " ".join(args.argv)
-    return "\n".join(
-        [
-            HEADING,
-            "",
-            f"Command: `{cmd.strip()}`  ",
-            eb.machine_line(eb.machine()),
-            "",
-            f"redis-benchmark's requests (one key) from {args.clients} clients, P per read, "
-            "fed to ShaleKV's `Client` (with a loop pass per round of reads: one WAL "
-            "write, then the replies) and to the ceiling server's `Connection` in the same "
-            "process on fake transports: process CPU time per request, best of "
-            f"{args.rounds} rounds of {args.requests:,} requests. No sockets, no event "
-            "loop, no redis-benchmark: what the Python path costs. First-round replies "
-            "compared byte for byte (marked if they differ).",
-            "",
-            eb.md_table(headers, rows),
-            "",
-        ]
+    prose = (
+        f"redis-benchmark's requests (one key) from {args.clients} clients, P per read, "
+        "fed to ShaleKV's `Client` (with a loop pass per round of reads: one WAL "
+        "write, then the replies) and to the ceiling server's `Connection` in the same "
+        "process on fake transports: process CPU time per request, best of "
+        f"{args.rounds} rounds of {args.requests:,} requests. No sockets, no event "
+        "loop, no redis-benchmark: what the Python path costs. First-round replies "
+        "compared byte for byte (marked if they differ)."
     )
+    return section(HEADING, "inproc_bench.py", args.argv, prose, headers, rows)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tests", default=",".join(t for t in TESTS if t != "PING"))
+def section(
+    heading: str,
+    script: str,
+    argv: list[str],
+    prose: str,
+    headers: list[str],
+    rows: list[list[str]],
+) -> str:
+    """A docs/benchmarks.md block: heading, command, machine, what it measures, table."""
+    cmd = f"python bench/{script} " + " ".join(argv)
+    parts = [heading, "", f"Command: `{cmd.strip()}`  ", eb.machine_line(eb.machine()), ""]
+    return "\n".join([*parts, prose, "", eb.md_table(headers, rows), ""])
+
+
+def add_common_args(p: argparse.ArgumentParser, tests: list[str]) -> None:
+    """The options this script shares with bench/icount_bench.py."""
+    p.add_argument("--tests", default=",".join(tests))
     p.add_argument("--pipeline", default="1,16", help="requests per read, comma list")
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--requests", type=int, default=20_000, help="per round")
-    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--json", help="write the results here")
     p.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
-    args = p.parse_args(argv)
+
+
+def check_common_args(args: argparse.Namespace, argv: list[str], counts: list[str]) -> None:
+    """Parse --tests/--pipeline in place; each option named in counts must be >= 1."""
     args.argv = argv
     args.tests = [t.strip().upper() for t in args.tests.split(",") if t.strip()]
     for t in args.tests:
         if t not in TESTS:
             raise SystemExit(f"unknown test {t!r}; known: {', '.join(TESTS)}")
     args.pipeline = [int(x) for x in args.pipeline.split(",")]
-    if args.clients < 1 or args.requests < 1 or args.rounds < 1 or min(args.pipeline) < 1:
-        raise SystemExit("--clients, --requests, --rounds and --pipeline must be >= 1")
+    if min(args.pipeline) < 1 or any(getattr(args, c) < 1 for c in counts):
+        raise SystemExit(f"--{', --'.join(counts)} and --pipeline must be >= 1")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(p, [t for t in TESTS if t != "PING"])
+    p.add_argument("--requests", type=int, default=20_000, help="per round")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    check_common_args(args, argv, ["clients", "requests", "rounds"])
     return args
 
 
