@@ -149,9 +149,7 @@ class RequestParser:
         buf = self.buf
         pos = self.pos
         n = len(buf) - pos
-        if n > FAST_MAX or buf[pos] != 42:
-            return False
-        if _BIG_COUNT.search(buf, pos):
+        if n > FAST_MAX or buf[pos] != 42 or _BIG_COUNT.search(buf, pos):
             return False
         reader = self.reader
         if reader is None:

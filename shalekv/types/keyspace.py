@@ -2,8 +2,8 @@
 commands that act on keys of any type (DEL, EXPIRE, RENAME, SCAN ...).
 
 Every command runs inside one `Txn`: reads see the engine plus the transaction's own
-writes, writes gather and are committed as one WriteBatch at the end, so a command (or a whole
-MULTI/EXEC pipeline) is atomic, also across a crash. Writers are serialized by the
+writes, which gather and are committed as one WriteBatch at the end, so a command (or a
+whole MULTI/EXEC pipeline) is atomic, also across a crash. Writers are serialized by the
 store's lock, which is what makes read-modify-write commands and transactions isolated
 from other threads.
 """
@@ -87,7 +87,7 @@ class Store:
         self.watchers.setdefault((db, key), []).append(token)
         m = self.engine.get(enc.META + _U16.pack(db) + key)
         at = _I64.unpack_from(m, 2)[0] if m is not None else 0
-        return at if at >= time.time_ns() // 1_000_000 else 0
+        return at if at and at >= time.time_ns() // 1_000_000 else 0
 
     def unwatch(self, token: list[bool], keys: Iterable[tuple[int, bytes]]) -> None:
         w = self.watchers
@@ -167,7 +167,7 @@ class Txn:
         self.touched: list[list[bool]] | None = None
         # metadata keys this transaction deleted because they had expired: no change
         # for a WATCH (a key expired at WATCH time: Redis's watchedKey.expired; one
-        # that expired since fails EXEC by its deadline, Store.watch_expired)
+        # that expired since fails EXEC by its deadline, Store.watch_failed)
         self.expired: set[bytes] | None = None
 
     # ------------------------------------------------------------ raw reads/writes
@@ -200,10 +200,10 @@ class Txn:
         return d
 
     def delete_range(self, lo: bytes, hi: bytes) -> None:
-        if lo < _SCORE_END and hi > enc.SCORE:
-            self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
         if lo >= hi:
             raise InvalidArgumentError("delete_range needs start < end")
+        if lo < _SCORE_END and hi > enc.SCORE:
+            self.store.ranks.clear()  # FLUSHDB/FLUSHALL: no index is worth keeping
         dropped = [k for k in self.pending if lo <= k < hi]
         if self.store.watchers:
             self._touch_range(lo, hi, dropped)
