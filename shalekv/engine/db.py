@@ -14,9 +14,11 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 import weakref
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from itertools import chain, compress, islice, repeat
@@ -1055,20 +1057,20 @@ class DB:
             if not rdels:
                 # The usual case without a Python step per entry: keep each key's
                 # first entry (the newest source), drop tombstones, zip the rest.
-                keys = [e[0] for e in chunk]
+                keys = list(map(_first, chunk))
                 if keys[0] != prev:
                     if any(map(eq, keys, islice(keys, 1, None))):
                         newest = [True, *map(ne, keys, islice(keys, 1, None))]
                         chunk = list(compress(chunk, newest))
                         keys = list(compress(keys, newest))
-                    kinds = [e[2] & 0xFF for e in chunk]
+                    kinds = _kinds(chunk)
                     if BLOB_INDEX not in kinds:
                         prev = keys[-1]
                         if DELETE in kinds:
-                            live = [kd == PUT for kd in kinds]
+                            live = list(map(PUT.__eq__, kinds))
                             keys = list(compress(keys, live))
                             chunk = list(compress(chunk, live))
-                        yield keys, [e[3] for e in chunk]
+                        yield keys, list(map(_fourth, chunk))
                         continue
             out_keys: list[bytes] = []
             out_values: list[bytes] = []
@@ -1723,11 +1725,11 @@ def _head_result(
         newest = [True, *map(ne, keys, islice(keys, 1, None))]  # each key's newest source
         entries = list(compress(entries, newest))
         keys = list(compress(keys, newest))
-    kinds = [e[2] & 0xFF for e in entries]
+    kinds = _kinds(entries)
     if BLOB_INDEX in kinds:
         return None
     if DELETE in kinds:
-        live = [k == PUT for k in kinds]
+        live = list(map(PUT.__eq__, kinds))
         keys = list(compress(keys, live))
         entries = list(compress(entries, live))
     if bound is not None:
@@ -1801,7 +1803,20 @@ def _mem_chunks(
 _seq_of = itemgetter(0)
 _first = itemgetter(0)
 _second = itemgetter(1)
+_third = itemgetter(2)
+_LITTLE = sys.byteorder == "little"
 _fourth = itemgetter(3)
+
+
+def _kinds(entries: list[Any]) -> bytes:
+    """The kind (low byte of the tag) of each (key, source, tag, value) entry, in C
+    steps: the tags as native uint64s, every 8th byte of them on a little-endian host
+    (a short scan's 100 entries took ~900 bytecodes in a list comprehension)."""
+    if _LITTLE:
+        return memoryview(array("Q", map(_third, entries))).cast("B")[::8].tobytes()
+    return bytes(e[2] & 0xFF for e in entries)
+
+
 _kind_of = itemgetter(1)
 _value_of = itemgetter(2)
 
