@@ -85,8 +85,8 @@ class Store:
         deadline if it is alive and has one (its expiring before EXEC fails the
         transaction, as Redis 7.0's isWatchedKeyExpired), else 0."""
         self.watchers.setdefault((db, key), []).append(token)
-        m = self.engine.get(enc.META + _U16.pack(db) + key)
-        at = _I64.unpack_from(m, 2)[0] if m is not None else 0
+        m = self.engine.get(enc.meta_key(db, key))
+        at = enc.expire_of(m) if m is not None else 0
         return at if at and at >= time.time_ns() // 1_000_000 else 0
 
     def unwatch(self, token: list[bool], keys: Iterable[tuple[int, bytes]]) -> None:
@@ -222,11 +222,11 @@ class Txn:
             touched = self.touched = []
         touched += self._tokens_of(dropped)
         for (db, key), tokens in self.store.watchers.items():
-            mk = enc.META + _U16.pack(db) + key
+            mk = enc.meta_key(db, key)
             if lo <= mk < hi and tokens:
                 m = self.get(mk)
                 if m is not None:
-                    exp = _I64.unpack_from(m, 2)[0]
+                    exp = enc.expire_of(m)
                     if not exp or exp >= self.now:
                         touched += tokens
 
@@ -431,7 +431,7 @@ class Txn:
         self.del_key(db, key, old)
         if self.expired is None:
             self.expired = set()
-        self.expired.add(enc.META + _U16.pack(db) + key)
+        self.expired.add(enc.meta_key(db, key))
         self.store.expired_keys += 1
 
     def del_key(self, db: int, key: bytes, old: bytes) -> None:
