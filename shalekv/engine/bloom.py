@@ -68,3 +68,16 @@ class BloomFilter:
             return True
         m = _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
         return self.words[(h & _WORD_MASK) % self.nwords] & m == m
+
+    def usable(self) -> bool:
+        """False for a filter of a kind this code does not know (it never says no)."""
+        return self.nwords > 0
+
+
+def probe(h: int) -> tuple[int, int]:
+    """(word selector, mask) of a key whose xxh64 is h: a filter may hold the key iff
+    `words[selector % len(words)] & mask == mask`. For a lookup that tests one key
+    against several tables' filters (Version.get), computed once instead of per table."""
+    return h & _WORD_MASK, (
+        _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
+    )

@@ -412,6 +412,10 @@ class SSTableReader:
         self.props: dict[str, Any] = json.loads(self._read_block(po, pl, always_verify=True))
         filt = self._read_block(fo, fl, always_verify=True)
         self.bloom = bloom.BloomFilter(filt) if filt else None
+        # The filter's words for callers that test it inline (bloom.probe), None when
+        # there is no usable filter (every key may be there).
+        self.bloom_words = self.bloom.words if self.bloom and self.bloom.usable() else None
+        self.bloom_nwords = self.bloom.nwords if self.bloom else 0
         index = self._read_block(io, il, always_verify=True)
         try:
             (n,) = struct.unpack_from("<I", index, 0)
@@ -508,6 +512,10 @@ class SSTableReader:
         ):
             self.bloom_useful += 1
             return None
+        return self.find_entry(key, snapshot)
+
+    def find_entry(self, key: bytes, snapshot: int | None) -> tuple[int, int, bytes] | None:
+        """get() past the bloom filter (the caller tested it, or has none to test)."""
         i = bisect_left(self.index_keys, key)
         if i >= self.num_blocks:
             return None

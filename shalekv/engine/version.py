@@ -17,7 +17,7 @@ from typing import Any
 
 from xxhash import xxh64_intdigest
 
-from shalekv.engine import filenames
+from shalekv.engine import bloom, filenames
 from shalekv.engine.log_format import LogReader, LogWriter
 from shalekv.engine.options import NUM_LEVELS
 from shalekv.errors import CorruptionError
@@ -220,6 +220,14 @@ class Version:
         # Per level >= 1: largest keys, for bisect.
         self.largest_keys = [[f.largest for f in lvl] for lvl in levels]
         self._l0_runs = -1  # l0_runs(True), computed once
+        # Per level, the readers get() found for its files (None: not asked yet), so a
+        # point lookup does not go through the DB's table map for every file it tests.
+        # A Version keeps its files alive (DB._live_versions), so their readers too.
+        self._readers: list[list[Any]] = [[None] * len(lvl) for lvl in levels]
+        # first byte of a key -> the (position, file) of the L0 files that may hold keys
+        # starting with it, newest first (l0_for_byte): with tables partitioned by a
+        # key prefix most L0 files cannot, and a lookup need not compare against them
+        self._l0_by_byte: dict[int, list[tuple[int, FileMeta]]] = {}
 
     def l0_runs(self, partitioned: bool) -> int:
         """Level 0 as a count of sorted runs: its file count; with partitioned tables
@@ -231,6 +239,21 @@ class Version:
         if self._l0_runs < 0:
             self._l0_runs = max(overlap_depth(files), -(-len(files) // 8))
         return self._l0_runs
+
+    def l0_for_byte(self, b: int) -> list[tuple[int, FileMeta]]:
+        """The L0 files (position, file), newest first, whose key range may hold a key
+        whose first byte is b (a necessary condition for smallest <= key <= largest:
+        smallest[:1] <= key[:1] <= largest[:1])."""
+        got = self._l0_by_byte.get(b)
+        if got is None:
+            one = bytes((b,))
+            got = [
+                (i, f)
+                for i, f in enumerate(self.levels[0])
+                if f.smallest[:1] <= one <= f.largest[:1]
+            ]
+            self._l0_by_byte[b] = got
+        return got
 
     @classmethod
     def empty(cls) -> Version:
@@ -252,13 +275,27 @@ class Version:
     ) -> tuple[int, int, bytes] | None:
         """Newest (seq, kind, value) of key in the files, searching newest first.
         Range deletions are the caller's business. table_for(FileMeta) -> reader.
-        The key is hashed once for every file's bloom filter."""
-        h = xxh64_intdigest(key)
-        for f in self.levels[0]:
-            if f.smallest <= key <= f.largest:
-                r = table_for(f).get(key, snapshot, h)
-                if r is not None:
-                    return r
+        The key is hashed once, and its bloom probe made once, for every file's filter
+        (tested here inline: the hot loop of a point lookup that misses the memtables)."""
+        wsel, mask = bloom.probe(xxh64_intdigest(key))
+        readers = self._readers
+        if self.levels[0]:
+            rs = readers[0]
+            cands = self._l0_by_byte.get(key[0]) if key else None
+            if cands is None:
+                cands = self.l0_for_byte(key[0]) if key else list(enumerate(self.levels[0]))
+            for i, f in cands:
+                if f.smallest <= key <= f.largest:
+                    r = rs[i]
+                    if r is None:
+                        r = rs[i] = table_for(f)
+                    words = r.bloom_words
+                    if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
+                        r.bloom_useful += 1
+                        continue
+                    e = r.find_entry(key, snapshot)
+                    if e is not None:
+                        return e
         largest_keys = self.largest_keys
         for level in range(1, len(self.levels)):
             files = self.levels[level]
@@ -266,9 +303,16 @@ class Version:
                 continue
             i = bisect_left(largest_keys[level], key)
             if i < len(files) and files[i].smallest <= key:
-                r = table_for(files[i]).get(key, snapshot, h)
-                if r is not None:
-                    return r
+                r = readers[level][i]
+                if r is None:
+                    r = readers[level][i] = table_for(files[i])
+                words = r.bloom_words
+                if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
+                    r.bloom_useful += 1
+                    continue
+                e = r.find_entry(key, snapshot)
+                if e is not None:
+                    return e
         return None
 
     def overlapping(self, level: int, lo: bytes | None, hi: bytes | None) -> list[FileMeta]:

@@ -107,6 +107,49 @@ def test_l0_runs() -> None:
     assert Version(levels, {}, []).l0_runs(True) == 3  # an eighth of the files
 
 
+def test_l0_for_byte_and_point_reads_through_it(tmp_path) -> None:
+    """Version.get tests only the L0 files whose first-byte range holds the key's first
+    byte (l0_for_byte): every file that may hold a key is still tested, the empty key
+    included, and the newest version wins across files of several first bytes."""
+    levels: list[list[FileMeta]] = [[] for _ in range(7)]
+    levels[0] = [_file(1, b"E1", b"E9"), _file(2, b"", b"C"), _file(3, b"D", b"F\x00")]
+    v = Version(levels, {}, [])
+    assert [f.number for _, f in v.l0_for_byte(ord("E"))] == [1, 3]
+    assert [i for i, _ in v.l0_for_byte(ord("E"))] == [0, 2]  # positions in level 0
+    assert [f.number for _, f in v.l0_for_byte(ord("C"))] == [2]
+    assert [f.number for _, f in v.l0_for_byte(ord("F"))] == [3]
+    assert [f.number for _, f in v.l0_for_byte(0)] == [2]
+    assert v.l0_for_byte(ord("G")) == []
+    # On a DB: each flush leaves one L0 file (no compaction), spanning first bytes.
+    keys = [b"", b"\x00", b"A", b"Az", b"B", b"B\xff\xff", b"C", b"\xff", b"\xff\xff"]
+    with DB.open(
+        str(tmp_path / "db"),
+        compaction_workers=0,
+        l0_compaction_trigger=50,
+        l0_slowdown_trigger=50,
+        l0_stop_trigger=50,
+        seek_compaction_bytes=0,
+    ) as db:
+        model: dict[bytes, bytes] = {}
+        for rnd_round in range(6):
+            for j, k in enumerate(keys):
+                if (j + rnd_round) % 3 == 0:
+                    db.put(k, b"v%d-%d" % (rnd_round, j))
+                    model[k] = b"v%d-%d" % (rnd_round, j)
+                elif (j + rnd_round) % 3 == 1 and k in model:
+                    db.delete(k)
+                    del model[k]
+            db.put(b"A" + b"%d" % rnd_round, b"x")  # a file whose range spans A..B etc.
+            model[b"A" + b"%d" % rnd_round] = b"x"
+            db.flush()
+        db.put(b"", b"empty")  # the empty key, alone in the newest file
+        model[b""] = b"empty"
+        db.flush()
+        assert len(db._sv[2].levels[0]) == 7 and not any(db._sv[2].levels[1:])
+        for k in [*keys, b"A0", b"A5", b"A9", b"@", b"D", b"\xfe"]:
+            assert db.get(k) == model.get(k), k
+
+
 def _levels_ok(db: DB) -> None:
     for lvl, files in enumerate(db._sv[2].levels):
         for f in files:
