@@ -1,5 +1,5 @@
 """Commands on keys of any type (Redis db.c / expire.c): DEL, EXISTS, TYPE, EXPIRE
-family, TTL family, PERSIST, RENAME, COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB."""
+family, TTL family, PERSIST, RENAME, COPY, MOVE, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from shalekv.types import keyspace as ks
 from shalekv.types.glob import compile_glob
 from shalekv.types.numbers import INT64_MAX, INT64_MIN, parse_int
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _TYPE_BYTES = {v.encode(): k for k, v in enc.TYPE_NAMES.items()}
 
 
@@ -151,6 +152,22 @@ def copy(ctx: Context, a: list[bytes]) -> int:
             raise syntax()
         i += 1
     return ks.copy(ctx.t, ctx.db, a[1], dst_db, a[2], replace)
+
+
+@command("move", 3, "write fast")
+def move(ctx: Context, a: list[bytes]) -> int:
+    """MOVE key db: errors in moveCommand's order (the db index is checked before
+    the key is looked up)."""
+    dst_db = parse_int(a[2])
+    if not INT32_MIN <= dst_db <= INT32_MAX:  # getIntFromObjectOrReply
+        raise ResponseError(
+            f"value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
+        )
+    if not 0 <= dst_db < ctx.store.databases:
+        raise ResponseError("DB index is out of range")
+    if dst_db == ctx.db:
+        raise ResponseError("source and destination objects are the same")
+    return ks.move(ctx.t, ctx.db, a[1], dst_db)
 
 
 @command("keys", 2, "readonly", 0, 0, 0)

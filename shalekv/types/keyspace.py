@@ -569,6 +569,18 @@ def copy(t: Txn, db: int, src: bytes, dst_db: int, dst: bytes, replace: bool) ->
     return 1
 
 
+def move(t: Txn, db: int, key: bytes, dst_db: int) -> int:
+    """MOVE to another db (Redis's moveCommand): 1, or 0 if key is absent or dst_db
+    already holds it (expired keys count as absent in both). The expiry moves along.
+    O(1) for strings, O(N) for collections (their element keys carry the db number)."""
+    m = t.meta(db, key)
+    if m is None or t.meta(dst_db, key) is not None:
+        return 0
+    copy_value(t, db, key, dst_db, key, m)
+    t.del_key(db, key, m)
+    return 1
+
+
 def scan(
     t: Txn,
     db: int,

@@ -506,6 +506,17 @@ WAKE_SCENARIOS: dict[str, list[Step]] = {
         ("read", 0),
         ("call", 1, "LLEN", "s"),
     ],
+    "move to the waiter's database wakes": [
+        ("call", 0, "SELECT", "1"),
+        ("send", 0, ("BLPOP", "k", "0")),
+        ("blocked", 0),
+        ("call", 1, "RPUSH", "k", "x", "y"),
+        ("call", 1, "MOVE", "k", "1"),
+        ("read", 0),
+        ("call", 1, "EXISTS", "k"),
+        ("call", 1, "SELECT", "1"),
+        ("call", 1, "LRANGE", "k", "0", "-1"),
+    ],
     "zunionstore wakes": [
         ("call", 1, "ZADD", "a", "1", "m"),
         ("send", 0, ("BZPOPMAX", "z", "0")),

@@ -834,6 +834,34 @@ COPY s s2 DB abc
 COPY s s2 FOO
 COPY nope x
 TYPE s2
+MOVE s2 1
+MOVE s2 1
+SELECT 1
+TYPE s2
+SMEMBERS s2
+MOVE s2 0
+SELECT 0
+SET mv 1
+SELECT 1
+SET mv 2
+SELECT 0
+MOVE mv 1
+GET mv
+MOVE mv 0
+MOVE mv 16
+MOVE mv -1
+MOVE mv abc
+MOVE mv 99999999999
+MOVE nope 1
+MOVE nope 0
+MOVE mv
+SET mvx x EXAT 4000000000
+MOVE mvx 2
+GET mvx
+SELECT 2
+EXPIRETIME mvx
+DBSIZE
+SELECT 0
 DBSIZE
 ~KEYS *
 ~KEYS s*
@@ -1173,6 +1201,7 @@ _ORDERED = [
     st.tuples(st.just("RENAME"), _K, _K),
     st.tuples(st.just("RENAMENX"), _K, _K),
     st.tuples(st.just("COPY"), _K, _K),
+    st.tuples(st.just("MOVE"), _K, st.sampled_from(["0", "1"])),
     st.tuples(st.just("GETEX"), _K, st.sampled_from(["PERSIST", "EX"]), st.just("100")),
     st.tuples(st.sampled_from(["SETNX", "GETSET"]), _K, _M),
     st.tuples(st.just("MSETNX"), _K, _M, _K, _M),

@@ -113,12 +113,13 @@ def test_command_info_shapes(pair: Pair) -> None:
                  "georadiusbymember_ro", "geosearch"):  # fmt: skip
         same(pair, "COMMAND", "INFO", name)
     ours, theirs = pair
-    # SET: Redis's key spec has finer flags (OW/variable_flags, notes) than the table
-    # knows; everything before the key specs is the same.
-    a = parse(ours.call("COMMAND", "INFO", "set"))
-    b = parse(theirs.call("COMMAND", "INFO", "set"))
-    assert isinstance(a, list) and isinstance(b, list)
-    assert a[0][:8] == b[0][:8] and len(a[0]) == len(b[0]) == 10
+    # SET, MOVE: Redis's key specs have finer flags (OW/variable_flags, access, notes)
+    # than the table knows; everything before the key specs is the same.
+    for name in ("set", "move"):
+        a = parse(ours.call("COMMAND", "INFO", name))
+        b = parse(theirs.call("COMMAND", "INFO", name))
+        assert isinstance(a, list) and isinstance(b, list)
+        assert a[0][:8] == b[0][:8] and len(a[0]) == len(b[0]) == 10, name
     count = ours.call("COMMAND", "COUNT")
     assert count.startswith(b":") and int(count[1:]) >= 100
     listed = parse(ours.call("COMMAND", "LIST"))

@@ -125,6 +125,9 @@ KEYS = [
     ("COPY", "y", "z"),
     ("COPY", "y", "z", "REPLACE"),
     ("COPY", "y", "z", "DB", "2"),
+    ("MOVE", "y", "3"),
+    ("MOVE", "y", "3"),  # gone: no event
+    ("MOVE", "x", "0"),  # an error: no event
     ("UNLINK", "y", "z"),
     ("FLUSHDB",),
 ]
