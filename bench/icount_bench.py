@@ -99,7 +99,12 @@ def measure(root: str, runs: list[tuple[str, str, int]], args: argparse.Namespac
             root,
             str(spec),
         ]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # PYTHONPATH: worker processes the server starts run the checkout's code too
+        env = {**os.environ, "PYTHONPATH": root}
+        # (and cwd: `python -m`, as the workers are run, puts it first on sys.path)
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root
+        )
         dumps = sorted(glob.glob(out + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
         totals = []
         for path in dumps:

@@ -348,10 +348,12 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
         for i in range(reader.num_blocks):
             off, stored = reader.block_offsets[i], reader.block_sizes[i]
             codec, bcrc, data, ok = _raw_block(reader.fd, path, off, stored)
-            raw_size = entries = None
+            raw_size = entries = buckets = None
             if ok:  # a damaged block is shown as such, not decoded
                 raw_size = len(compression.decompress(codec, data, path, off))
-                entries = reader.block(i).n
+                blk = reader.block(i)
+                entries = blk.n
+                buckets = len(blk.buckets) if blk.buckets is not None else 0
             data_blocks.append(
                 {
                     "index": i,
@@ -362,6 +364,7 @@ def inspect_sst(path: str, *, dump: bool = False) -> dict[str, Any]:
                     "crc": f"{bcrc:#010x}",
                     "crc_ok": ok,
                     "entries": entries,
+                    "hash_buckets": buckets,
                     "last_key": reader.index_keys[i].hex(),
                 }
             )

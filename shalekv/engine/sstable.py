@@ -15,7 +15,7 @@ import sys
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, ne, neg, rshift
+from operator import add, and_, mod, ne, neg, rshift
 from typing import Any
 
 from xxhash import xxh64_intdigest
@@ -26,7 +26,9 @@ from shalekv.engine.write_batch import DELETE
 from shalekv.errors import CorruptionError
 
 MAGIC = 0x53484C4B56535354  # "SHLKVSST"
-FORMAT_VERSION = 1
+# 2: data blocks may end with a hash index (FLAG_HASH8/16); version 1 tables are read
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FOOTER = struct.Struct(
     "<QIQIQIIIQ"
 )  # index off/len, filter off/len, props off/len, version, crc, magic
@@ -34,6 +36,15 @@ TRAILER = struct.Struct("<BI")
 TRAILER_SIZE = 5
 BLOCK_HEAD = struct.Struct("<IB")  # entry count, flags
 FLAG_MULTI_VERSION = 1  # some key has more than one version in this block
+# The block ends with a hash index of its distinct keys: buckets of u8 (blocks of fewer
+# than 255 entries) or u16 entry numbers, 255/65535 for an empty bucket; a key's bucket
+# is (xxh64(key) >> 32) mod buckets, collisions go to the next bucket (linear probing).
+# A point lookup then compares one or two keys instead of a binary search, and an empty
+# bucket proves the key absent (RocksDB's data block hash index, without restarts).
+FLAG_HASH8 = 2
+FLAG_HASH16 = 4
+HASH_EMPTY8 = 0xFF
+HASH_EMPTY16 = 0xFFFF
 _FIRST_CHUNK = 8  # entries an iterator hands over first (seeks usually read a few)
 # Searches of a block in place before its key list is built. An in-place search costs
 # ~1.3 us against ~0.2 us for a bisect of the list, and building the list ~20-35 us
@@ -48,24 +59,57 @@ _LITTLE = sys.byteorder == "little"
 
 
 def encode_data_block(
-    keys: list[bytes], tags: list[int], values: list[bytes], multi: bool
+    keys: list[bytes], tags: list[int], values: list[bytes], multi: bool, hashed: bool = True
 ) -> bytes:
     """Payload: count, flags, key end offsets, value end offsets (both from the start
-    of the payload), tags, keys, values."""
+    of the payload), tags, keys, values, then (hashed, the default) the hash index of
+    the distinct keys. hashed=False writes a format-1 block (tests of old tables)."""
     n = len(keys)
     kbase = BLOCK_HEAD.size + 16 * n
     kends = list(accumulate(map(len, keys), initial=kbase))
     vends = list(accumulate(map(len, values), initial=kends[-1]))
+    flags = FLAG_MULTI_VERSION if multi else 0
+    index = b""
+    if hashed and 0 < n < HASH_EMPTY16:
+        index = _hash_index(keys, multi)
+        flags |= FLAG_HASH8 if n < HASH_EMPTY8 else FLAG_HASH16
     return b"".join(
         (
-            BLOCK_HEAD.pack(n, FLAG_MULTI_VERSION if multi else 0),
+            BLOCK_HEAD.pack(n, flags),
             struct.pack(f"<{n}I", *kends[1:]),
             struct.pack(f"<{n}I", *vends[1:]),
             struct.pack(f"<{n}Q", *tags),
             b"".join(keys),
             b"".join(values),
+            index,
         )
     )
+
+
+def _hash_index(keys: list[bytes], multi: bool) -> bytes:
+    """The buckets: twice as many as distinct keys (linear probing at load 1/2: a hit
+    compares ~1.5 keys, a miss ~2.5), each holding the number of the key's first entry
+    (its newest version) or the empty mark; keys placed in order."""
+    n = len(keys)
+    if multi:
+        firsts = [0, *compress(range(1, n), map(ne, islice(keys, 1, None), keys))]
+    else:
+        firsts = list(range(n))
+    nb = 2 * len(firsts)
+    empty = HASH_EMPTY8 if n < HASH_EMPTY8 else HASH_EMPTY16
+    buckets = [empty] * nb
+    homes = map(
+        mod,
+        map(rshift, map(xxh64_intdigest, map(keys.__getitem__, firsts)), repeat(32)),
+        repeat(nb),
+    )
+    for i, b in zip(firsts, homes, strict=True):
+        while buckets[b] != empty:
+            b += 1
+            if b == nb:
+                b = 0
+        buckets[b] = i
+    return struct.pack(f"<{nb}{'B' if empty == HASH_EMPTY8 else 'H'}", *buckets)
 
 
 class DecodedBlock:
@@ -86,6 +130,8 @@ class DecodedBlock:
         "vbase",
         "_keys",
         "_finds",
+        "buckets",
+        "empty",
     )
 
     def __init__(self, buf: bytes) -> None:
@@ -104,7 +150,26 @@ class DecodedBlock:
             vends = struct.unpack_from(f"<{n}I", buf, pos + 4 * n)
             tags = struct.unpack_from(f"<{n}Q", buf, pos + 8 * n)
         vbase = kends[-1] if n else kbase
-        if n and (vends[-1] != len(buf) or kends[0] < kbase or not vbase <= vends[0] <= len(buf)):
+        end = len(buf)
+        self.buckets: Any = None  # the hash index (FLAG_HASH8/16), if the block has one
+        self.empty = 0
+        if flags & (FLAG_HASH8 | FLAG_HASH16) and n:
+            wide = flags & FLAG_HASH16
+            end = vends[-1]
+            size = len(buf) - end
+            if size <= 0 or size % (2 if wide else 1) or (n < HASH_EMPTY8) == bool(wide):
+                raise ValueError("hash index does not match the block")
+            if wide:
+                self.buckets = (
+                    memoryview(buf)[end:].cast("H")
+                    if _LITTLE
+                    else struct.unpack_from(f"<{size // 2}H", buf, end)
+                )
+                self.empty = HASH_EMPTY16
+            else:
+                self.buckets = buf[end:]
+                self.empty = HASH_EMPTY8
+        if n and (vends[-1] != end or kends[0] < kbase or not vbase <= vends[0] <= end):
             raise ValueError("block offsets do not match its size")
         self.n = n
         self.flags = flags
@@ -148,6 +213,29 @@ class DecodedBlock:
                 return lo
             keys = self.keys
         return bisect_left(keys, key)
+
+    def lookup(self, key: bytes, h: int) -> int:
+        """Index of key's first (newest) entry, -1 if the block does not hold it; h is
+        xxh64(key). Through the hash index when the block has one, else find()."""
+        buckets = self.buckets
+        if buckets is None:
+            j = self.find(key)
+            return j if j < self.n and self.key(j) == key else -1
+        nb = len(buckets)
+        b = (h >> 32) % nb
+        n = self.n
+        for _ in range(nb):
+            j = buckets[b]
+            if j >= n:
+                if j == self.empty:
+                    return -1
+                raise ValueError(f"hash bucket names entry {j} of {n}")
+            if self.key(j) == key:
+                return j
+            b += 1
+            if b == nb:
+                b = 0
+        return -1  # no empty bucket (only a corrupt index is full): probed them all
 
     def key_range(self, lo: int, hi: int) -> list[bytes]:
         """Keys lo..hi-1, sliced from the payload when the list is not built yet (and
@@ -405,7 +493,7 @@ class SSTableReader:
             raise CorruptionError("bad table magic (not an SSTable?)", self.path, foot_off + 44)
         if checksum.masked(raw[:40]) != crc:
             raise CorruptionError("footer checksum mismatch", self.path, foot_off)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CorruptionError(
                 f"unsupported table format version {version}", self.path, foot_off
             )
@@ -512,15 +600,23 @@ class SSTableReader:
         ):
             self.bloom_useful += 1
             return None
-        return self.find_entry(key, snapshot)
+        return self.find_entry(key, snapshot, xxh64_intdigest(key) if h is None else h)
 
-    def find_entry(self, key: bytes, snapshot: int | None) -> tuple[int, int, bytes] | None:
-        """get() past the bloom filter (the caller tested it, or has none to test)."""
+    def find_entry(self, key: bytes, snapshot: int | None, h: int) -> tuple[int, int, bytes] | None:
+        """get() past the bloom filter (the caller tested it, or has none to test);
+        h is xxh64(key), for the block's hash index."""
         i = bisect_left(self.index_keys, key)
         if i >= self.num_blocks:
             return None
         blk = self.block(i)
-        j = blk.find(key)
+        try:
+            j = blk.lookup(key, h)
+        except ValueError as e:
+            raise CorruptionError(
+                f"malformed data block ({e})", self.path, self.block_offsets[i]
+            ) from None
+        if j < 0:
+            return None
         n = blk.n
         tags = blk.tags
         while j < n and blk.key(j) == key:

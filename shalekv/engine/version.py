@@ -277,7 +277,8 @@ class Version:
         Range deletions are the caller's business. table_for(FileMeta) -> reader.
         The key is hashed once, and its bloom probe made once, for every file's filter
         (tested here inline: the hot loop of a point lookup that misses the memtables)."""
-        wsel, mask = bloom.probe(xxh64_intdigest(key))
+        h = xxh64_intdigest(key)
+        wsel, mask = bloom.probe(h)
         readers = self._readers
         if self.levels[0]:
             rs = readers[0]
@@ -293,7 +294,7 @@ class Version:
                     if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
                         r.bloom_useful += 1
                         continue
-                    e = r.find_entry(key, snapshot)
+                    e = r.find_entry(key, snapshot, h)
                     if e is not None:
                         return e
         largest_keys = self.largest_keys
@@ -310,7 +311,7 @@ class Version:
                 if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
                     r.bloom_useful += 1
                     continue
-                e = r.find_entry(key, snapshot)
+                e = r.find_entry(key, snapshot, h)
                 if e is not None:
                     return e
         return None

@@ -185,7 +185,7 @@ def test_inspect_sst_layout_and_dump(tmp_path):
     foot = info["footer"]
     assert info["file_size"] == size
     assert foot["offset"] == size - FOOTER.size
-    assert foot["magic"] == "0x53484c4b56535354" and foot["format_version"] == 1
+    assert foot["magic"] == "0x53484c4b56535354" and foot["format_version"] == 2
     # Blocks tile the file exactly: data blocks, filter, properties, index, footer.
     blocks = info["data_blocks"] + info["meta_blocks"]
     assert info["num_data_blocks"] == info["properties"]["data_blocks"] > 1

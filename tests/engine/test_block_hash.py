@@ -1,0 +1,143 @@
+"""The data block hash index (SSTable format 2, FLAG_HASH8/16): a point lookup through
+it finds exactly what a binary search finds (a key's newest entry, or nothing), for
+blocks of one and of several versions per key, with u8 and u16 buckets; format-1
+blocks and tables (no index) still read; a damaged index is a clear error."""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from xxhash import xxh64_intdigest
+
+from shalekv.engine import sstable
+from shalekv.engine.sstable import (
+    FLAG_HASH8,
+    FLAG_HASH16,
+    DecodedBlock,
+    SSTableReader,
+    SSTableWriter,
+    encode_data_block,
+)
+from shalekv.engine.write_batch import PUT
+from shalekv.errors import CorruptionError
+
+small_keys = st.binary(min_size=0, max_size=6)
+
+
+def _block(versions: dict[bytes, int], hashed: bool = True) -> tuple[bytes, list[bytes]]:
+    """A block holding each key with its number of versions (newest first)."""
+    keys, tags, values = [], [], []
+    for k in sorted(versions):
+        for v in range(versions[k], 0, -1):
+            keys.append(k)
+            tags.append(v << 8 | PUT)
+            values.append(b"%s@%d" % (k, v))
+    multi = any(n > 1 for n in versions.values())
+    return encode_data_block(keys, tags, values, multi, hashed), keys
+
+
+def _first(keys: list[bytes], key: bytes) -> int:
+    return keys.index(key) if key in keys else -1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(small_keys, st.integers(1, 3), min_size=1, max_size=80),
+    st.lists(small_keys, max_size=30),
+)
+def test_lookup_matches_a_search(versions: dict[bytes, int], probes: list[bytes]) -> None:
+    payload, keys = _block(versions)
+    blk = DecodedBlock(payload)
+    assert blk.flags & FLAG_HASH8 and blk.buckets is not None
+    assert len(blk.buckets) == 2 * len(versions)
+    plain = DecodedBlock(_block(versions, hashed=False)[0])
+    assert plain.buckets is None and not plain.flags & (FLAG_HASH8 | FLAG_HASH16)
+    for k in [*versions, *probes]:
+        want = _first(keys, k)
+        assert blk.lookup(k, xxh64_intdigest(k)) == want, k
+        assert plain.lookup(k, xxh64_intdigest(k)) == want, k
+        if want >= 0:
+            assert blk.value(want) == b"%s@%d" % (k, versions[k])  # the newest
+
+
+def test_wide_buckets_for_big_blocks() -> None:
+    versions = {b"k%05d" % i: 1 + i % 2 for i in range(300)}  # 450 entries
+    payload, keys = _block(versions)
+    blk = DecodedBlock(payload)
+    assert blk.flags & FLAG_HASH16 and not blk.flags & FLAG_HASH8
+    assert blk.n == 450 and len(blk.buckets) == 600
+    for k in [*versions, b"k", b"k00000\x00", b"z"]:
+        assert blk.lookup(k, xxh64_intdigest(k)) == _first(keys, k)
+    few = DecodedBlock(_block({b"k%03d" % i: 1 for i in range(254)})[0])
+    assert few.flags & FLAG_HASH8  # 254 entries: one-byte buckets still fit
+
+
+def test_damaged_index_is_an_error() -> None:
+    payload, keys = _block({b"a": 1, b"b": 2, b"c": 1})
+    blk = DecodedBlock(payload)
+    nb = len(blk.buckets)
+    # a bucket naming an entry past the block's end (not the empty mark)
+    i = next(j for j in range(nb) if blk.buckets[j] != 0xFF)
+    bad = bytearray(payload)
+    bad[len(payload) - nb + i] = 9
+    broken = DecodedBlock(bytes(bad))
+    with pytest.raises(ValueError, match="hash bucket"):
+        for k in (b"a", b"b", b"c"):
+            broken.lookup(k, xxh64_intdigest(k))
+    # an index region whose size cannot be u16 buckets, and one cut off entirely
+    head = struct.unpack_from("<IB", payload)
+    wide = bytearray(payload)
+    struct.pack_into("<IB", wide, 0, head[0], head[1] ^ FLAG_HASH8 | FLAG_HASH16)
+    with pytest.raises(ValueError, match="hash index"):
+        DecodedBlock(bytes(wide) + b"\x00")
+    with pytest.raises(ValueError):
+        DecodedBlock(payload[: len(payload) - nb])
+
+
+def _write_table(path: str, n: int) -> None:
+    w = SSTableWriter(path, block_size=512, codec=0)
+    for i in range(n):
+        w.add(b"key%05d" % i, i + 1, PUT, b"v%d" % i)
+    w.finish()
+
+
+def test_format_1_tables_still_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = str(tmp_path / "old.sst")
+    with monkeypatch.context() as m:
+        m.setattr(sstable, "FORMAT_VERSION", 1)
+        m.setattr(sstable, "encode_data_block", functools.partial(encode_data_block, hashed=False))
+        _write_table(old, 400)
+    new = str(tmp_path / "new.sst")
+    _write_table(new, 400)
+    for path, version in ((old, 1), (new, 2)):
+        r = SSTableReader(path, 1, None)
+        try:
+            assert r.props["format_version"] == version
+            assert (r.block(0).buckets is None) == (version == 1)
+            for i in range(0, 400, 7):
+                assert r.get(b"key%05d" % i, None) == (i + 1, PUT, b"v%d" % i)
+            for k in (b"key", b"key00003\x00", b"kez"):
+                assert r.get(k, None) is None
+        finally:
+            r.close()
+
+
+def test_reader_reports_a_damaged_index(tmp_path) -> None:
+    path = str(tmp_path / "t.sst")
+    _write_table(path, 40)
+    r = SSTableReader(path, 1, None, verify=False)  # so the CRC does not catch it first
+    try:
+        blk = r.block(0)
+        nb = len(blk.buckets)
+        off, size = r.block_offsets[0], r.block_sizes[0]
+        with open(path, "r+b") as f:  # codec none: the payload is stored as is
+            f.seek(off + size - nb)
+            f.write(bytes([blk.n] * nb))  # every bucket names a missing entry
+        with pytest.raises(CorruptionError, match="hash bucket"):
+            r.get(blk.key(0), None)
+    finally:
+        r.close()
