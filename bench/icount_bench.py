@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.compare:
         mine = [r for r in runs if r[0] == "shalekv"]
         eb.log("icount", f"{len(mine)} measurements of {args.compare}")
-        before = dict(zip(mine, measure(args.compare, mine, args), strict=True))
+        before = dict(zip(mine, measure(os.path.abspath(args.compare), mine, args), strict=True))
     results = []
     for d in args.pipeline:
         for t in args.tests:

@@ -205,7 +205,7 @@ def main(argv: list[str]) -> int:
         "top": args.top,
     }
     res = measure(eb.ROOT, spec)
-    before = measure(args.compare, spec) if args.compare else None
+    before = measure(os.path.abspath(args.compare), spec) if args.compare else None
     headers, rows = table(res, before)
     print(eb.md_table(headers, rows))
     if args.json:

@@ -157,7 +157,17 @@ class DecodedBlock:
             wide = flags & FLAG_HASH16
             end = vends[-1]
             size = len(buf) - end
-            if size <= 0 or size % (2 if wide else 1) or (n < HASH_EMPTY8) == bool(wide):
+            nb = size // 2 if wide else size
+            if (
+                size <= 0
+                or size % (2 if wide else 1)
+                or (n < HASH_EMPTY8) == bool(wide)
+                or flags & FLAG_HASH8
+                and wide
+                or n >= HASH_EMPTY16
+                # two buckets per distinct key: 2n, or fewer when keys repeat
+                or (nb != 2 * n if not flags & FLAG_MULTI_VERSION else nb % 2 or nb > 2 * n)
+            ):
                 raise ValueError("hash index does not match the block")
             if wide:
                 self.buckets = (
@@ -231,11 +241,13 @@ class DecodedBlock:
                     return -1
                 raise ValueError(f"hash bucket names entry {j} of {n}")
             if self.key(j) == key:
+                if j and self.flags & FLAG_MULTI_VERSION and self.key(j - 1) == key:
+                    raise ValueError(f"hash bucket names entry {j}, not its key's first")
                 return j
             b += 1
             if b == nb:
                 b = 0
-        return -1  # no empty bucket (only a corrupt index is full): probed them all
+        raise ValueError("hash index has no empty bucket")  # a written one always has
 
     def key_range(self, lo: int, hi: int) -> list[bytes]:
         """Keys lo..hi-1, sliced from the payload when the list is not built yet (and

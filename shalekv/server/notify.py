@@ -262,6 +262,15 @@ def _rename(e: Call) -> None:
         e.emit(G, b"rename_to", dst)
 
 
+def _added_to(e: Call, key: bytes, db: int) -> None:
+    """dbAdd of key into another db than the command's: "expired" if a copy there had
+    expired (looked up by the command, deleted then), then "new". (For the command's
+    own db the wrapper derives both from the key positions.)"""
+    if e.t.expired and enc.meta_key(db, key) in e.t.expired:
+        e.emit(EXP, b"expired", key, db)
+    e.emit(NEW, b"new", key, db)
+
+
 def _copy(e: Call) -> None:
     if e.r != 1:
         return
@@ -269,13 +278,20 @@ def _copy(e: Call) -> None:
     for i in range(3, len(e.a) - 1):
         if e.a[i].upper() == b"DB":
             db = int(e.a[i + 1])
-    e.emit(G, b"copy_to", e.a[2], db)
+    dst = e.a[2]
+    if db != e.db:
+        _added_to(e, dst, db)
+    elif e.pre.get(dst):  # REPLACE: dbDelete then dbAdd, "new" although it existed
+        e.emit(NEW, b"new", dst)
+    e.emit(G, b"copy_to", dst, db)
 
 
 def _move(e: Call) -> None:
     if e.r == 1:
+        dst = int(e.a[2])
+        _added_to(e, e.a[1], dst)
         e.emit(G, b"move_from", e.a[1])
-        e.emit(G, b"move_to", e.a[1], int(e.a[2]))
+        e.emit(G, b"move_to", e.a[1], dst)
 
 
 def _store(cls: int, event: bytes, dst_at: int = 1) -> Emitter:

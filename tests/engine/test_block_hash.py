@@ -98,6 +98,38 @@ def test_damaged_index_is_an_error() -> None:
         DecodedBlock(payload[: len(payload) - nb])
 
 
+def _set_bucket_bytes(payload: bytes, nb: int, buckets: list[int]) -> bytes:
+    return payload[: len(payload) - nb] + bytes(buckets)
+
+
+def test_index_not_fitting_the_block_is_an_error() -> None:
+    """Damage the format can see without a checksum: bucket counts other than two per
+    distinct key (the values' end moved into the index), both widths flagged, a
+    bucket naming an older version, an index without an empty bucket."""
+    versions = {b"k%d" % i: 1 for i in range(10)}
+    payload, _ = _block(versions)
+    n = 10
+    moved = bytearray(payload)
+    vend_last = 5 + 4 * n + 4 * (n - 1)  # value_end[n-1]
+    struct.pack_into("<I", moved, vend_last, struct.unpack_from("<I", payload, vend_last)[0] - 2)
+    with pytest.raises(ValueError, match="hash index"):
+        DecodedBlock(bytes(moved))  # 22 buckets for 10 keys
+    both = bytearray(payload)
+    both[4] |= FLAG_HASH16
+    with pytest.raises(ValueError, match="hash index"):
+        DecodedBlock(bytes(both))
+    multi, keys = _block({b"apple": 2, b"fig": 1})
+    blk = DecodedBlock(multi)
+    nb = len(blk.buckets)
+    older = [1 if j == 0 else (0xFF if j != 2 else 2) for j in blk.buckets]  # apple -> 1
+    broken = DecodedBlock(_set_bucket_bytes(multi, nb, older))
+    with pytest.raises(ValueError, match="not its key's first"):
+        broken.lookup(b"apple", xxh64_intdigest(b"apple"))
+    full = DecodedBlock(_set_bucket_bytes(multi, nb, [2] * nb))  # every bucket: fig
+    with pytest.raises(ValueError, match="no empty bucket"):
+        full.lookup(b"kiwi", xxh64_intdigest(b"kiwi"))
+
+
 def _write_table(path: str, n: int) -> None:
     w = SSTableWriter(path, block_size=512, codec=0)
     for i in range(n):

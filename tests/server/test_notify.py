@@ -278,6 +278,39 @@ def test_new_key_events(pair: list[tuple[RawClient, RawClient]]) -> None:
     _same(pair, "KEn", script)
 
 
+def test_new_in_another_db(pair: list[tuple[RawClient, RawClient]]) -> None:
+    """MOVE and COPY ... DB add the key to the target db ("new" there, dbAdd), and COPY
+    REPLACE over an existing key deletes then adds it ("new" again)."""
+    script = [("SET", "k", "v"), ("MOVE", "k", "2"), ("SET", "a", "1"), ("SET", "b", "2")]
+    script += [("COPY", "a", "b", "REPLACE"), ("COPY", "a", "c"), ("COPY", "a", "c", "DB", "4")]
+    script += [("COPY", "a", "c", "DB", "4", "REPLACE"), ("COPY", "a", "c", "DB", "4")]
+    script += [("MULTI",), ("MOVE", "a", "5"), ("MOVE", "b", "5"), ("EXEC",)]
+    _same(pair, "KEAn", script)
+
+
+def test_move_onto_expired_key(pair: list[tuple[RawClient, RawClient]]) -> None:
+    """A copy in the target db that expired is deleted by the lookup: "expired" there,
+    then the move's (or COPY ... DB's) events. Nothing else happens between the expiring
+    SET and the MOVE, so an active expiry deleting it first sends the same stream."""
+    got = []
+    for cmd, sub in pair:
+        cmd.call("DEBUG", "SET-ACTIVE-EXPIRE", "0")  # redis: only lazy expiry; ours: error
+        cmd.call("CONFIG", "SET", "notify-keyspace-events", "KEAn")
+        for command in (("MOVE", "k", "2"), ("COPY", "k", "c", "DB", "2")):
+            cmd.call("SET", "k", "v")
+            cmd.call("SELECT", "2")
+            cmd.call("SET", command[2] if command[0] == "COPY" else "k", "old", "PX", "1")
+            cmd.call("SELECT", "0")
+            time.sleep(0.01)
+            cmd.call(*command)
+        cmd.call("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+        cmd.call("PUBLISH", END, "x")
+        got.append(_messages(sub))
+    ours, theirs = got
+    assert ours == theirs
+    assert sum(1 for m in ours if b"expired" in m[-1] or b"expired" in m[-2]) == 4  # k, c
+
+
 def test_in_multi_exec(pair: list[tuple[RawClient, RawClient]]) -> None:
     script = [("MULTI",), ("SET", "a", "1"), ("LPUSH", "a", "x"), ("RPUSH", "l", "y")]
     script += [("EXEC",), ("SELECT", "3"), ("SET", "a", "1"), ("SELECT", "0")]
