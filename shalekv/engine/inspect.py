@@ -430,7 +430,8 @@ def _problem(path: str, e: BaseException, offset: int | None = None) -> dict[str
 
 def verify_table(path: str, expected_size: int | None = None) -> dict[str, Any]:
     """Check the footer CRC, every block's CRC (meta blocks at open, then each data
-    block) and that the blocks hold as many entries as the properties say."""
+    block), each data block's hash index (it leads to every key), and that the blocks
+    hold as many entries as the properties say."""
     reader = SSTableReader(path, 0, None, verify=True)
     try:
         size = reader.file_size
@@ -438,7 +439,14 @@ def verify_table(path: str, expected_size: int | None = None) -> dict[str, Any]:
             raise CorruptionError(f"file is {size} bytes, the MANIFEST says {expected_size}", path)
         entries = 0
         for i in range(reader.num_blocks):
-            entries += reader.block(i).n
+            blk = reader.block(i)
+            try:
+                blk.check_index()
+            except ValueError as e:
+                raise CorruptionError(
+                    f"malformed data block ({e})", path, reader.block_offsets[i]
+                ) from None
+            entries += blk.n
         if entries != reader.props.get("entries"):
             raise CorruptionError(
                 f"data blocks hold {entries} entries, properties say {reader.props.get('entries')}",

@@ -249,6 +249,18 @@ class DecodedBlock:
                 b = 0
         raise ValueError("hash index has no empty bucket")  # a written one always has
 
+    def check_index(self) -> None:
+        """Every distinct key is found at its first entry (verify: a writer's bug, or
+        damage under a valid checksum). ValueError if not."""
+        if self.buckets is None:
+            return
+        prev = None
+        for i, k in enumerate(self.keys):
+            if k != prev:
+                if self.lookup(k, xxh64_intdigest(k)) != i:
+                    raise ValueError(f"hash index does not lead to entry {i}")
+                prev = k
+
     def key_range(self, lo: int, hi: int) -> list[bytes]:
         """Keys lo..hi-1, sliced from the payload when the list is not built yet (and
         a quarter of the block or less is asked for: a short scan's few keys)."""

@@ -128,6 +128,10 @@ def test_index_not_fitting_the_block_is_an_error() -> None:
     full = DecodedBlock(_set_bucket_bytes(multi, nb, [2] * nb))  # every bucket: fig
     with pytest.raises(ValueError, match="no empty bucket"):
         full.lookup(b"kiwi", xxh64_intdigest(b"kiwi"))
+    blk.check_index()  # the written one leads to every key
+    lost = DecodedBlock(_set_bucket_bytes(multi, nb, [0xFF if j == 2 else j for j in blk.buckets]))
+    with pytest.raises(ValueError, match="does not lead to entry 2"):
+        lost.check_index()  # fig's bucket emptied: a lookup would say "absent"
 
 
 def _write_table(path: str, n: int) -> None:
@@ -156,6 +160,31 @@ def test_format_1_tables_still_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -
                 assert r.get(k, None) is None
         finally:
             r.close()
+
+
+def test_verify_checks_the_index(tmp_path) -> None:
+    from shalekv.engine.inspect import verify_table
+
+    path = str(tmp_path / "t.sst")
+    _write_table(path, 40)
+    assert verify_table(path)["records"] == 40
+    r = SSTableReader(path, 1, None)
+    blk = r.block(0)
+    nb, off, size = len(blk.buckets), r.block_offsets[0], r.block_sizes[0]
+    r.close()
+    with open(path, "r+b") as f:  # every bucket empty, and the CRC made to match
+        f.seek(off)
+        payload = bytearray(f.read(size))
+        payload[size - nb :] = b"\xff" * nb
+        f.seek(off)
+        f.write(payload)
+        f.write(
+            sstable.TRAILER.pack(
+                0, sstable.checksum.masked(b"\x00", sstable.checksum.value(bytes(payload)))
+            )
+        )
+    with pytest.raises(CorruptionError, match="does not lead to entry 0"):
+        verify_table(path)
 
 
 def test_reader_reports_a_damaged_index(tmp_path) -> None:
