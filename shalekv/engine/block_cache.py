@@ -68,19 +68,28 @@ class BlockCache:
         if charge > self.capacity:
             self._insert_compressed(key, stored)
             return
+        to_compress = None
         with self._lock:
-            old = self._lru.pop(key, None)
+            lru = self._lru
+            old = lru.pop(key, None)
             if old is not None:
                 self._usage -= old[1]
-            self._lru[key] = (block, charge, stored)
+            lru[key] = (block, charge, stored)
             self._usage += charge
-            evicted = []
-            while self._usage > self.capacity and self._lru:
-                k, (_, c, s) = self._lru.popitem(last=False)
+            while self._usage > self.capacity and lru:
+                k, (_, c, s) = lru.popitem(last=False)
                 self._usage -= c
-                evicted.append((k, s))
-        for k, s in evicted:
-            self._insert_compressed(k, s)
+                if s[0] == compression.NONE:  # to be compressed first, outside the lock
+                    if to_compress is None:
+                        to_compress = []
+                    to_compress.append((k, s))
+                elif self.compressed_capacity > 0:  # as stored (or raw known): now
+                    self._put_compressed_locked(
+                        k, s[0] if s[0] != RAW_KNOWN else compression.NONE, s[1]
+                    )
+        if to_compress:
+            for k, s in to_compress:
+                self._insert_compressed(k, s)
 
     def _insert_compressed(self, key: CacheKey, stored: tuple[int, bytes]) -> None:
         if self.compressed_capacity <= 0:
@@ -91,17 +100,22 @@ class BlockCache:
             codec, payload = compression.compress(compression.LZ4, payload)
         elif codec == RAW_KNOWN:
             codec = compression.NONE
+        with self._lock:
+            self._put_compressed_locked(key, codec, payload)
+
+    def _put_compressed_locked(self, key: CacheKey, codec: int, payload: bytes) -> None:
+        """Tier two's insert (the lock held): codec is the real codec of payload."""
         if len(payload) > self.compressed_capacity:
             return
-        with self._lock:
-            old = self._clru.pop(key, None)
-            if old is not None:
-                self._cusage -= len(old[1])
-            self._clru[key] = (codec, payload)
-            self._cusage += len(payload)
-            while self._cusage > self.compressed_capacity and self._clru:
-                _, (_, p) = self._clru.popitem(last=False)
-                self._cusage -= len(p)
+        clru = self._clru
+        old = clru.pop(key, None)
+        if old is not None:
+            self._cusage -= len(old[1])
+        clru[key] = (codec, payload)
+        self._cusage += len(payload)
+        while self._cusage > self.compressed_capacity and clru:
+            _, (_, p) = clru.popitem(last=False)
+            self._cusage -= len(p)
 
     def evict_file(self, file_number: int) -> None:
         """Drop a deleted table's blocks (they can never be asked for again)."""

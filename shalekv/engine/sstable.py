@@ -151,34 +151,28 @@ class DecodedBlock:
             tags = struct.unpack_from(f"<{n}Q", buf, pos + 8 * n)
         vbase = kends[-1] if n else kbase
         end = len(buf)
-        self.buckets: Any = None  # the hash index (FLAG_HASH8/16), if the block has one
-        self.empty = 0
-        if flags & (FLAG_HASH8 | FLAG_HASH16) and n:
-            wide = flags & FLAG_HASH16
+        hashed = flags & (FLAG_HASH8 | FLAG_HASH16)
+        if hashed and n:  # the hash index: after the values, of the flagged width
             end = vends[-1]
             size = len(buf) - end
-            nb = size // 2 if wide else size
-            if (
-                size <= 0
-                or size % (2 if wide else 1)
-                or (n < HASH_EMPTY8) == bool(wide)
-                or flags & FLAG_HASH8
-                and wide
-                or n >= HASH_EMPTY16
-                # two buckets per distinct key: 2n, or fewer when keys repeat
-                or (nb != 2 * n if not flags & FLAG_MULTI_VERSION else nb % 2 or nb > 2 * n)
-            ):
-                raise ValueError("hash index does not match the block")
-            if wide:
+            if hashed == FLAG_HASH8 and n < HASH_EMPTY8:
+                nb = size
+                self.buckets: Any = buf[end:]
+                self.empty = HASH_EMPTY8
+            elif hashed == FLAG_HASH16 and HASH_EMPTY8 <= n < HASH_EMPTY16 and not size & 1:
+                nb = size >> 1
                 self.buckets = (
-                    memoryview(buf)[end:].cast("H")
-                    if _LITTLE
-                    else struct.unpack_from(f"<{size // 2}H", buf, end)
+                    mv[end:].cast("H") if _LITTLE else struct.unpack_from(f"<{nb}H", buf, end)
                 )
                 self.empty = HASH_EMPTY16
             else:
-                self.buckets = buf[end:]
-                self.empty = HASH_EMPTY8
+                raise ValueError("hash index does not match the block")
+            # two buckets per distinct key: 2n, or fewer (and even) when keys repeat
+            if nb != 2 * n and (not flags & FLAG_MULTI_VERSION or nb & 1 or not 2 <= nb < 2 * n):
+                raise ValueError("hash index does not match the block")
+        else:
+            self.buckets = None
+            self.empty = 0
         if n and (vends[-1] != end or kends[0] < kbase or not vbase <= vends[0] <= end):
             raise ValueError("block offsets do not match its size")
         self.n = n
