@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Python bytecodes per call of the embedded data-type workloads (issue 4), counted
-with `sys.settrace` opcode events: deterministic where this shared VM's timings drift by
-30-60 % between runs, so a change of a few percent to the embedded path can be seen.
+with `sys.settrace` opcode events: repeatable within ~3 % (the flush worker's timing
+decides when a table replaces the memtable) where this shared VM's timings drift by
+30-60 % between runs, so a change of 5 % or more to the embedded path can be seen.
 
 The workloads, their argument streams and their fills are bench/types_bench.py's, at a
 smaller size (default 200,000 elements). For each workload the store is filled, the
@@ -217,8 +218,17 @@ def main(argv: list[str]) -> int:
             f"Fills of {n:,} elements (types_bench's workloads and arguments), the memtable "
             f"flushed, compaction held back; {args.calls} calls counted after "
             f"{args.warmup:,} warm-up calls (fills: their last {args.calls} calls). "
-            "Deterministic to a few bytecodes; not time (a C call is one bytecode)."
+            "Repeatable within ~3 % (a flush worker decides when its table replaces the "
+            "memtable); not time (a C call is one bytecode)."
         )
+        if args.compare:
+            head = subprocess.run(
+                ["git", "-C", args.compare, "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            prose += f" The before column: the checkout at `{head or args.compare}`, same run."
         block = ib.section(HEADING, "opcount_bench.py", args.argv, prose, headers, rows)
         eb.replace_section(eb.DEFAULT_OUT, MARKERS, block, HEADING)
     return 0
