@@ -625,6 +625,10 @@ class NotifyingExpiry(ExpiryCycle):
     the keys due are listed first, and those gone after the cycle expired."""
 
     PEEK = 1000  # keys listed per database and cycle (more wait for the next cycle)
+    # The cycle's own transactions start a little later than the listing: keys whose
+    # deadline falls in between are deleted too, so the listing looks this far ahead
+    # (a key listed but not yet due stays, and is not reported).
+    AHEAD_MS = 1000
 
     def __init__(self, old: ExpiryCycle, notifier: Notifier) -> None:
         super().__init__(old.store, thread=False)
@@ -643,7 +647,7 @@ class NotifyingExpiry(ExpiryCycle):
                 if store.counts[db][1] <= 0:
                     continue
                 lo = expiry_key(db, 0, b"")
-                hi = expiry_key(db, t.now, b"")
+                hi = expiry_key(db, t.now + self.AHEAD_MS, b"")
                 due += [(db, xk[len(lo) :]) for xk, _ in islice(t.scan(lo, hi), self.PEEK)]
         done = super().run_once()
         if due:

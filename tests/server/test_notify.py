@@ -450,3 +450,38 @@ def test_read_of_expired_key(pair: list[tuple[RawClient, RawClient]]) -> None:
         # our active expiry (it cannot be paused) may have taken a and b first: the
         # same events, the expiries earlier
         assert sorted(ours) == sorted(theirs)
+
+
+def test_active_expiry_reports_keys_due_since_its_listing(tmp_path, monkeypatch) -> None:
+    """The notifying expiry cycle lists the due keys, then runs the cycle, whose own
+    transactions start later: a key whose deadline falls in between is deleted by it
+    and must be reported "expired" too (it was not: a rare flake of
+    test_read_of_expired_key). In process, with the clock stepped between the two."""
+    from shalekv.types import keyspace
+    from tests.server.inproc import connect, open_server
+    from tests.server.raw import pack
+
+    server = open_server(tmp_path)
+    try:
+        c, ct = connect(server)
+        s, st = connect(server)
+        c.data_received(pack("CONFIG", "SET", "notify-keyspace-events", "KEA"))
+        s.data_received(pack("PSUBSCRIBE", "__keyevent@*"))
+        deadline_ms = time.time_ns() // 1_000_000 + 60_000
+        c.data_received(pack("SET", "a", "1", "PXAT", str(deadline_ms)))
+        for hook in server.cron_hooks:
+            hook()  # installs the notifying cycle
+        st.take()
+        calls = iter([deadline_ms - 1])  # the listing sees a not yet due; then it is
+
+        def clock() -> int:
+            return next(calls, deadline_ms + 1) * 1_000_000
+
+        monkeypatch.setattr(keyspace.time, "time_ns", clock)
+        assert server.expiry is not None and server.expiry.run_once() == 1
+        monkeypatch.undo()
+        assert b"__keyevent@0__:expired" in st.take()
+        c.data_received(pack("EXISTS", "a"))
+        assert ct.take().endswith(b":0\r\n")
+    finally:
+        server.store.engine.close()
