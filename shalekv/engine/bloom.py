@@ -66,8 +66,8 @@ class BloomFilter:
         """may_contain for a key whose xxh64 is h."""
         if not self.nwords:
             return True
-        m = _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
-        return self.words[(h & _WORD_MASK) % self.nwords] & m == m
+        sel, m = probe(h)
+        return self.words[sel % self.nwords] & m == m
 
     def usable(self) -> bool:
         """False for a filter of a kind this code does not know (it never says no)."""
