@@ -146,8 +146,7 @@ def copy(ctx: Context, a: list[bytes]) -> int:
         elif o == b"DB" and i + 1 < len(a):
             i += 1
             dst_db = parse_int(a[i])
-            if not 0 <= dst_db < ctx.store.databases:
-                raise ResponseError("DB index is out of range")
+            ctx.store.check_db(dst_db)
         else:
             raise syntax()
         i += 1
@@ -163,8 +162,7 @@ def move(ctx: Context, a: list[bytes]) -> int:
         raise ResponseError(
             f"value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
         )
-    if not 0 <= dst_db < ctx.store.databases:
-        raise ResponseError("DB index is out of range")
+    ctx.store.check_db(dst_db)
     if dst_db == ctx.db:
         raise ResponseError("source and destination objects are the same")
     return ks.move(ctx.t, ctx.db, a[1], dst_db)

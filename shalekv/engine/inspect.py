@@ -443,9 +443,7 @@ def verify_table(path: str, expected_size: int | None = None) -> dict[str, Any]:
             try:
                 blk.check_index()
             except ValueError as e:
-                raise CorruptionError(
-                    f"malformed data block ({e})", path, reader.block_offsets[i]
-                ) from None
+                raise reader.malformed(i, e) from None
             entries += blk.n
         if entries != reader.props.get("entries"):
             raise CorruptionError(

@@ -604,21 +604,23 @@ class SSTableReader:
         try:
             return DecodedBlock(payload)
         except (struct.error, ValueError) as e:
-            raise CorruptionError(
-                f"malformed data block ({e})", self.path, self.block_offsets[i]
-            ) from None
+            raise self.malformed(i, e) from None
+
+    def malformed(self, i: int, e: Exception) -> CorruptionError:
+        """The error for data block i, whose decoding or index failed with e."""
+        return CorruptionError(f"malformed data block ({e})", self.path, self.block_offsets[i])
 
     def get(
         self, key: bytes, snapshot: int | None, h: int | None = None
     ) -> tuple[int, int, bytes] | None:
         """(seq, kind, value) of the newest version of key visible at snapshot, or None.
         h: the key's xxh64, when the caller hashed it once for several tables."""
-        if self.bloom is not None and not self.bloom.may_contain_hash(
-            xxh64_intdigest(key) if h is None else h
-        ):
+        if h is None:
+            h = xxh64_intdigest(key)
+        if self.bloom is not None and not self.bloom.may_contain_hash(h):
             self.bloom_useful += 1
             return None
-        return self.find_entry(key, snapshot, xxh64_intdigest(key) if h is None else h)
+        return self.find_entry(key, snapshot, h)
 
     def find_entry(self, key: bytes, snapshot: int | None, h: int) -> tuple[int, int, bytes] | None:
         """get() past the bloom filter (the caller tested it, or has none to test);
@@ -630,9 +632,7 @@ class SSTableReader:
         try:
             j = blk.lookup(key, h)
         except ValueError as e:
-            raise CorruptionError(
-                f"malformed data block ({e})", self.path, self.block_offsets[i]
-            ) from None
+            raise self.malformed(i, e) from None
         if j < 0:
             return None
         n = blk.n
