@@ -461,17 +461,20 @@ def sample_found(port: int, count: int, sample: int = 1000) -> str:
     return f"{found}/{sample}"
 
 
+def info_fields(port: int, section: str) -> dict[str, str]:
+    """The `name:value` fields of one INFO section."""
+    text = command(port, "INFO", section).decode(errors="replace")
+    return dict(re.findall(r"^(\w+):(.*?)\r?$", text, re.MULTILINE))
+
+
 def info_field(port: int, section: str, name: str) -> str | None:
     """A field of INFO, None if the server has no INFO or no such field."""
-    text = command(port, "INFO", section).decode(errors="replace")
-    m = re.search(rf"^{re.escape(name)}:(.*?)\r?$", text, re.MULTILINE)
-    return m.group(1) if m else None
+    return info_fields(port, section).get(name)
 
 
 def engine_counters(port: int) -> tuple[int, int]:
     """(pending compaction bytes, flushes + compactions so far) from INFO engine."""
-    text = command(port, "INFO", "engine").decode(errors="replace")
-    fields = dict(re.findall(r"^(\w+):(.*?)\r?$", text, re.MULTILINE))
+    fields = info_fields(port, "engine")
     return int(fields.get("pending_compaction_bytes", 0)), int(fields.get("flushes", 0)) + int(
         fields.get("compactions", 0)
     )
