@@ -817,49 +817,64 @@ class DB:
         from every overlapping L0 file (newest first) and one file per deeper level,
         each asked for `want` entries from the near end of the range; the bound is the
         tightest of theirs (the least going forward, the greatest in reverse). Charges
-        a seek to the newest L0 file when it was merged with other tables."""
+        a seek to the newest L0 file when it was merged with other tables. Sources are
+        numbered newest first: the memtables 0.., L0 file i 1 + len(imms) + i, level L
+        after all of L0 by L."""
         entries: list[Any] = []
         bound: bytes | None = None
         parts = tables = 0
         first_l0: FileMeta | None = None
-        src = 1 + len(imms)  # the memtables are sources 0.. (newest first)
-        table = self._table
-        largest_keys = version.largest_keys
-        for level in range(NUM_LEVELS):
-            files = version.levels[level]
-            if level == 0:
-                picked = [
-                    f for f in files if f.largest >= lower and (upper is None or f.smallest < upper)
-                ]
-                first_l0 = picked[0] if picked else None
-            elif not files:
-                picked = []
-            elif reverse:  # the last file holding keys below upper
-                i = len(files) if upper is None else bisect_left(largest_keys[level], upper)
+        base = 1 + len(imms)  # the memtables are sources 0.. (newest first)
+        l0 = version.levels[0]
+        if l0:
+            rs = version.readers[0]
+            for i, f in version.l0_in(lower, upper):
+                if f.largest >= lower and (upper is None or f.smallest < upper):
+                    if first_l0 is None:
+                        first_l0 = f
+                    tables += 1
+                    t = rs[i]
+                    if t is None:
+                        t = rs[i] = self._table(f)
+                    if reverse:
+                        got, b = t.head_rev(lower, upper, want, seq, base + i)
+                    else:
+                        got, b = t.head(lower, upper, want, seq, base + i)
+                    if got:
+                        entries += got
+                        parts += 1
+                    if b is not None and (bound is None or (b > bound if reverse else b < bound)):
+                        bound = b
+        base += len(l0) - 1
+        for level, files, largest_keys, rs in version.deep:
+            if reverse:  # the last file holding keys below upper
+                i = len(files) if upper is None else bisect_left(largest_keys, upper)
                 if i == len(files) or files[i].smallest >= upper:  # type: ignore[operator]
                     i -= 1
-                picked = [files[i]] if i >= 0 and files[i].largest >= lower else []
+                if i < 0 or files[i].largest < lower:
+                    continue
             else:  # the first file holding keys from lower
-                i = bisect_left(largest_keys[level], lower)
-                ok = i < len(files) and (upper is None or files[i].smallest < upper)
-                picked = [files[i]] if ok else []
-            for j, f in enumerate(picked):  # newest first: ascending source numbers
-                tables += 1
-                t = table(f)
-                if reverse:
-                    got, b = t.head_rev(lower, upper, want, seq, src + j)
-                    if b is None and level and i > 0 and f.smallest > lower:
-                        b = f.smallest  # the previous file continues the range
-                else:
-                    got, b = t.head(lower, upper, want, seq, src + j)
-                    if b is None and level and i + 1 < len(files):
-                        b = f.largest  # the next file continues the range
-                if got:
-                    entries += got
-                    parts += 1
-                if b is not None and (bound is None or (b > bound if reverse else b < bound)):
-                    bound = b
-            src += len(files) if level == 0 else 1
+                i = bisect_left(largest_keys, lower)
+                if i == len(files) or (upper is not None and files[i].smallest >= upper):
+                    continue
+            f = files[i]
+            tables += 1
+            t = rs[i]
+            if t is None:
+                t = rs[i] = self._table(f)
+            if reverse:
+                got, b = t.head_rev(lower, upper, want, seq, base + level)
+                if b is None and i > 0 and f.smallest > lower:
+                    b = f.smallest  # the previous file continues the range
+            else:
+                got, b = t.head(lower, upper, want, seq, base + level)
+                if b is None and i + 1 < len(files):
+                    b = f.largest  # the next file continues the range
+            if got:
+                entries += got
+                parts += 1
+            if b is not None and (bound is None or (b > bound if reverse else b < bound)):
+                bound = b
         if first_l0 is not None and tables > 1:
             self._charge_seek(first_l0)
         return entries, parts, bound
@@ -965,15 +980,13 @@ class DB:
         for m in (mem, *imms):
             if len(m) and m.entries_from(lower, True, 1, end=upper)[0]:
                 return None
-        sole = [f for f in version.levels[0] if f.smallest < upper and f.largest >= lower]
+        sole = [
+            f for _, f in version.l0_in(lower, upper) if f.smallest < upper and f.largest >= lower
+        ]
         if len(sole) > 1:
             return None
-        largest_keys = version.largest_keys
-        for lvl in range(1, NUM_LEVELS):
-            files = version.levels[lvl]
-            if not files:
-                continue
-            i = j = bisect_left(largest_keys[lvl], lower)
+        for _, files, largest_keys, _ in version.deep:
+            i = j = bisect_left(largest_keys, lower)
             while j < len(files) and files[j].smallest < upper:
                 j += 1
             if j > i:

@@ -15,7 +15,7 @@ import sys
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, mod, ne, neg, rshift
+from operator import add, and_, mod, ne, rshift
 from typing import Any
 
 from xxhash import xxh64_intdigest
@@ -190,12 +190,20 @@ class DecodedBlock:
     def keys(self) -> list[bytes]:
         keys = self._keys
         if keys is None:
-            buf = self.payload
-            kends = self.kends
-            keys = self._keys = list(
-                map(buf.__getitem__, map(slice, (self.kbase, *kends[:-1]), kends))
-            )
+            keys = self._keys = self._slice_keys(0, self.n)
         return keys
+
+    def _slice_keys(self, lo: int, hi: int) -> list[bytes]:
+        """Keys lo..hi-1 sliced from the payload. A plain loop: ~2x faster than
+        map(buf.__getitem__, map(slice, ...)), whose method-wrapper call and slice
+        object per key cost more than the loop's bytecodes (CPython 3.11)."""
+        buf = self.payload
+        s = self.kends[lo - 1] if lo else self.kbase
+        out = []
+        for e in self.kends[lo:hi]:
+            out.append(buf[s:e])
+            s = e
+        return out
 
     def find(self, key: bytes) -> int:
         """Index of the first entry whose key is >= key."""
@@ -263,10 +271,7 @@ class DecodedBlock:
             keys = self.keys
         if keys is not None:
             return keys[lo:hi]
-        buf = self.payload
-        kends = self.kends
-        starts = (kends[lo - 1] if lo else self.kbase, *kends[lo : hi - 1])
-        return list(map(buf.__getitem__, map(slice, starts, kends[lo:hi])))
+        return self._slice_keys(lo, hi)
 
     def key(self, i: int) -> bytes:
         keys = self._keys
@@ -838,11 +843,13 @@ class SSTableReader:
         natural order is key ascending, newest first (compaction input)."""
         for b in range(self.num_blocks):
             blk = self.block(b)
-            keys, tags, vends, values, vbase = blk.keys, blk.tags, blk.vends, blk.payload, blk.vbase
-            vals = map(values.__getitem__, map(slice, (vbase, *vends[:-1]), vends))
-            negseqs = map(neg, map(rshift, tags, repeat(8)))
-            kinds = map(and_, tags, repeat(0xFF))
-            yield list(zip(keys, negseqs, kinds, vals, strict=True))
+            values = blk.payload
+            vs = blk.vbase
+            out = []
+            for k, tag, ve in zip(blk.keys, blk.tags, blk.vends, strict=True):  # see _visible
+                out.append((k, -(tag >> 8), tag & 0xFF, values[vs:ve]))
+                vs = ve
+            yield out
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -868,29 +875,26 @@ def _live_in(blk: DecodedBlock, lo: int, hi: int, prev: bytes | None) -> list[by
 def _visible(
     blk: DecodedBlock, lo: int, hi: int, snapshot: int | None, src: int, reverse: bool
 ) -> list[TaggedEntry]:
-    """Entries lo..hi-1 of a block, newest visible version per key, built by C-level
-    zip/map over slices when the block holds one version per key."""
+    """Entries lo..hi-1 of a block, newest visible version per key. Plain loops: they
+    run ~2x faster than zip/map over sliced memoryviews (method-wrapper calls and a
+    slice object per value cost more than the loop's bytecodes, CPython 3.11)."""
     if lo >= hi:
         return []
-    tags, vends, values, vbase = blk.tags, blk.vends, blk.payload, blk.vbase
-    # Only the keys asked for are sliced out of a block whose key list is not built.
+    tags, vends, values = blk.tags, blk.vends, blk.payload
     keys = blk.key_range(lo, hi)
+    vs = vends[lo - 1] if lo else blk.vbase
+    out = []
     if snapshot is None and not blk.flags & FLAG_MULTI_VERSION:
-        starts = (vends[lo - 1] if lo else vbase, *vends[lo : hi - 1])
-        vals = map(values.__getitem__, map(slice, starts, vends[lo:hi]))
-        out = list(zip(keys, repeat(src), tags[lo:hi], vals))
+        for k, tag, ve in zip(keys, tags[lo:hi], vends[lo:hi], strict=True):
+            out.append((k, src, tag, values[vs:ve]))
+            vs = ve
     else:
-        out = []
         prev = None
-        for j in range(lo, hi):
-            k = keys[j - lo]
-            if k == prev:
-                continue
-            tag = tags[j]
-            if snapshot is not None and tag >> 8 > snapshot:
-                continue
-            prev = k
-            out.append((k, src, tag, values[vends[j - 1] if j else vbase : vends[j]]))
+        for k, tag, ve in zip(keys, tags[lo:hi], vends[lo:hi], strict=True):
+            if k != prev and (snapshot is None or tag >> 8 <= snapshot):
+                prev = k
+                out.append((k, src, tag, values[vs:ve]))
+            vs = ve
     if reverse:
         out.reverse()
     return out

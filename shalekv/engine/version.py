@@ -223,11 +223,18 @@ class Version:
         # Per level, the readers get() found for its files (None: not asked yet), so a
         # point lookup does not go through the DB's table map for every file it tests.
         # A Version keeps its files alive (DB._live_versions), so their readers too.
-        self._readers: list[list[Any]] = [[None] * len(lvl) for lvl in levels]
+        self.readers: list[list[Any]] = [[None] * len(lvl) for lvl in levels]
         # first byte of a key -> the (position, file) of the L0 files that may hold keys
         # starting with it, newest first (l0_for_byte): with tables partitioned by a
         # key prefix most L0 files cannot, and a lookup need not compare against them
         self._l0_by_byte: dict[int, list[tuple[int, FileMeta]]] = {}
+        # (level, files, largest keys, readers) of the levels >= 1 that have files: a
+        # short scan (DB.head) visits only these
+        self.deep = [
+            (lvl, files, self.largest_keys[lvl], self.readers[lvl])
+            for lvl, files in enumerate(levels)
+            if lvl and files
+        ]
 
     def l0_runs(self, partitioned: bool) -> int:
         """Level 0 as a count of sorted runs: its file count; with partitioned tables
@@ -255,6 +262,18 @@ class Version:
             self._l0_by_byte[b] = got
         return got
 
+    def l0_in(self, lower: bytes, upper: bytes | None) -> Iterable[tuple[int, FileMeta]]:
+        """(position, file) of the L0 files, newest first, that may hold keys of
+        [lower, upper): when the range's keys share a first byte, l0_for_byte's list
+        (most L0 files of partitioned tables are skipped without a compare)."""
+        if (
+            lower
+            and upper is not None
+            and (upper[:1] == lower[:1] or (len(upper) == 1 and upper[0] == lower[0] + 1))
+        ):
+            return self.l0_for_byte(lower[0])
+        return enumerate(self.levels[0])
+
     @classmethod
     def empty(cls) -> Version:
         return cls([[] for _ in range(NUM_LEVELS)], {}, [])
@@ -279,7 +298,7 @@ class Version:
         (tested here inline: the hot loop of a point lookup that misses the memtables)."""
         h = xxh64_intdigest(key)
         wsel, mask = bloom.probe(h)
-        readers = self._readers
+        readers = self.readers
         if self.levels[0]:
             rs = readers[0]
             cands = self._l0_by_byte.get(key[0]) if key else None
