@@ -19,7 +19,7 @@ from redis.connection import Encoder
 from redis.utils import safe_str
 
 from shalekv.commands import Context, dispatch
-from shalekv.commands.registry import lookup
+from shalekv.commands.registry import TABLE, Command, lookup
 from shalekv.commands.reply import NULL_ARRAY
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
@@ -68,6 +68,25 @@ def _decode(r: Any, enc: Encoder) -> Any:
     if isinstance(r, list):
         return [_decode(x, enc) for x in r]
     return r
+
+
+_UNSEEN: Any = object()
+# A command name as redis-py's methods pass it (an upper-case str) -> its Command and
+# the name as bytes, or None for a name the general path handles (a subcommand container, several words,
+# unknown, not upper case: its reply callback is found by another spelling).
+_DIRECT: dict[str, tuple[Command, bytes] | None] = {}
+
+
+def _direct(name: str) -> tuple[Command, bytes] | None:
+    """(Command, name as bytes) for a name the direct path takes, cached."""
+    got = None
+    if name.isupper() and " " not in name and name.isascii():
+        cmd = TABLE.get(name.lower().encode())
+        if cmd is not None and cmd.subcommands is None:
+            got = cmd, name.encode()
+    if len(_DIRECT) < 4096:  # bounded: names come from callers
+        _DIRECT[name] = got
+    return got
 
 
 class ShaleKV(CoreCommands):  # type: ignore[misc]
@@ -184,11 +203,52 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         return cb(r, **options) if cb is not None else r
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        a = self._args(args)
-        ctx = Context(self._store, self._db)
-        r = dispatch(ctx, a)
+        """Run one command. The names redis-py's methods pass ("GET", "ZADD" ...) map
+        straight to their Command (`_direct`): no lookup, no dispatch frame, and the
+        reply callback is found by the name as given. Anything else takes dispatch."""
+        name = args[0]
+        direct = _DIRECT.get(name, _UNSEEN) if type(name) is str else None
+        if direct is _UNSEEN:
+            direct = _direct(name)
+        if direct is None:
+            a = self._args(args)
+            ctx = Context(self._store, self._db)
+            r = dispatch(ctx, a)
+            self._db = ctx.db
+            return self._reply(str(name), r, options)
+        cmd, bname = direct
+        a = [bname]
+        append = a.append
+        encoder = self._encoder
+        for x in args[1:]:  # _args, inline
+            k = type(x)
+            if k is bytes:
+                append(x)
+            elif k is str:
+                append(x.encode(encoder.encoding, encoder.encoding_errors))
+            elif k is int:
+                append(b"%d" % x)
+            else:
+                append(encoder.encode(x))
+        n = len(a)
+        arity = cmd.arity
+        if (arity > 0 and n != arity) or n < -arity:
+            cmd.check_arity(n)
+        store = self._store
+        ctx = Context(store, self._db)
+        with store.lock:
+            t = ctx.txn = Txn(store)
+            r = cmd.handler(ctx, a)
+            t.commit()
         self._db = ctx.db
-        return self._reply(str(args[0]), r, options)
+        if options:
+            options.pop("keys", None)  # redis-py's hint for clusters and caches
+        if options or self._decode:
+            return self._reply(name, r, options)
+        if r is NULL_ARRAY:  # RESP's null array is Python's None, as redis-py reads it
+            r = None
+        cb = self.response_callbacks.get(name)
+        return r if cb is None else cb(r)
 
     def set(  # type: ignore[override]
         self,

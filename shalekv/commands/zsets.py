@@ -53,6 +53,8 @@ _INF = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(?:inf|infinity)\Z", re.IGNORECASE)
 def _strtod(b: bytes) -> tuple[float, bool] | None:
     """(value, ERANGE) when glibc's strtod consumes all of b (leading blanks allowed,
     an empty string reads as 0), else None. NaN spellings come back as None."""
+    if b.isdigit() and len(b) < 300:  # plain digits (most scores): exact, no overflow
+        return float(b), False
     if not b:
         return 0.0, False
     m = _DEC.match(b)

@@ -59,8 +59,8 @@ class _Z:
     def __init__(self, db: int, key: bytes, meta: bytes) -> None:
         self.meta = meta
         _, _, _, self.version, self.count = _COLL.unpack(meta)
-        self.ep = enc.elem_prefix(db, key, self.version)
-        self.sp = enc.score_prefix(db, key, self.version)
+        self.ep = ep = enc.elem_prefix(db, key, self.version)
+        self.sp = enc.SCORE + ep[1:]  # score_prefix(db, key, version): the same but its class
 
 
 def _load(t: Txn, db: int, key: bytes) -> _Z | None:

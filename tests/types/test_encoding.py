@@ -71,3 +71,11 @@ def test_glob_classes_and_escapes() -> None:
     assert m(b"h[b-a]llo")(b"hallo")  # reversed range, as Redis
     assert m(b"a\\*b")(b"a*b") and not m(b"a\\*b")(b"axb")
     assert m(b"*")(b"\x00\xff\n") and m(b"a*")(b"a\nb")
+
+
+@given(st.integers(0, 65535), st.binary(max_size=40), st.integers(0, 2**64 - 1))
+def test_score_prefix_is_elem_prefix_with_its_class(db: int, key: bytes, version: int) -> None:
+    """zsets._Z derives a set's score prefix from its element prefix."""
+    ep = enc.elem_prefix(db, key, version)
+    assert enc.score_prefix(db, key, version) == enc.SCORE + ep[1:]
+    assert ep[:1] == enc.ELEM

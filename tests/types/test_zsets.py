@@ -135,6 +135,13 @@ def test_zadd_errors(pair: Pair) -> None:
         "1,5",
         "\x00",
         "infx",
+        # plain digits (a fast path): leading zeros, beyond 2**53, near and past
+        # the largest double
+        "000123",
+        "12345678901234567890123",
+        "9" * 299,
+        "1" * 308,
+        "9" * 309,
     ],
 )
 def test_zadd_score_parsing(pair: Pair, score: str) -> None:
