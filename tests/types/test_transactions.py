@@ -209,3 +209,26 @@ def test_select_databases_are_separate(db) -> None:
         shalekv.embedded.ShaleKV(None, _store=db._store, db=16)
     db.flushall()
     assert db.dbsize() == 0
+
+
+def test_execute_command_direct_and_general_paths(db) -> None:
+    """redis-py's upper-case names take the direct path, other spellings dispatch; both
+    give the same replies, arity errors and reply callbacks."""
+    db.rpush("l", "a", "b")
+    assert db.execute_command("LLEN", "l") == db.execute_command("llen", "l") == 2
+    assert db.execute_command("LRANGE", "l", 0, -1) == db.execute_command("lrange", b"l", 0, -1)
+    for name in ("GET", "get"):
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get'"):
+            db.execute_command(name)
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOSUCH'"):
+        db.execute_command("NOSUCH", "x")
+    # a callback set on the client applies on both paths; redis-py's keys= hint is
+    # dropped before it
+    db.response_callbacks["LLEN"] = lambda r, **kw: ("len", r, kw)
+    assert db.llen("l") == ("len", 2, {})
+    assert db.execute_command("llen", "l") == ("len", 2, {})
+    with pytest.raises(redis.DataError):
+        db.execute_command("SET", "k", True)  # redis-py's Encoder rejects bools
+    assert db.execute_command("SET", "k", 1.5) is True and db.get("k") == b"1.5"
+    # several words: split and dispatched; no callback is named "LLEN l" (as redis-py)
+    assert db.execute_command("LLEN l") == 2
