@@ -993,7 +993,9 @@ def machine() -> dict[str, str]:
         "cpu": info.get("model name") or platform.processor() or "?",
         "cache": info.get("cache size", "?"),
         "nproc": str(os.cpu_count() or "?"),
-        "python": platform.python_version(),
+        # the interpreter matters: a distribution's build (PGO/LTO) runs Python-bound
+        # code faster than a plain source build (pyenv's default)
+        "python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 

@@ -52,6 +52,7 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -551,6 +552,11 @@ def child_main(engine: Engine, args: argparse.Namespace) -> None:
         for w in WORKLOADS:
             if w.name not in wanted:
                 continue
+            if args.paced:
+                # Stop this process group (the child, its store's workers, its
+                # redis-server) until the parent lets it run this workload: engines
+                # take turns workload by workload (see spawn_paced).
+                os.killpg(0, signal.SIGSTOP)
             report = w.name in selected
             fn = engine.method(w.method)
             if fn is None or (engine.name == "diskcache" and not w.strings):
@@ -652,43 +658,118 @@ def child_command(args: argparse.Namespace, engine: str, path: str) -> list[str]
     cmd += ["--per-key", str(args.per_key), "--seed", str(args.seed)]
     cmd += ["--workloads", ",".join(args.workloads)]
     cmd += ["--workload-budget", str(args.workload_budget)]
+    if not args.sequential:
+        cmd.append("--paced")
     return cmd
 
 
-def spawn(args: argparse.Namespace, engine: str) -> Run:
-    """Run one engine in a fresh process and temp dir, bounded by --timeout."""
-    run = Run(engine)
+@dataclass
+class Child:
+    """One engine's child process: its results file, temp dir and time used so far."""
+
+    run: Run
+    proc: subprocess.Popen[str]
+    out: Any
+    workdir: str
+    used: float = 0.0  # seconds it was let run (paced) or since it started
+    exit: int | None = None  # its exit status once reaped
+
+
+def start_child(args: argparse.Namespace, engine: str) -> Child:
+    """A fresh process and temp dir for one engine. As in engine_bench: results go to a
+    file (a leftover helper cannot stall a pipe), and the child gets a session of its
+    own, so a timeout also kills its redis-server and compaction workers (and pacing
+    stops and resumes them all)."""
     workdir = tempfile.mkdtemp(prefix=f"types_bench-{engine}-", dir=args.dir)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     print(f"== {engine} in {workdir}", file=sys.stderr, flush=True)
-    started = time.monotonic()
-    # As in engine_bench: results to a file (a leftover helper cannot stall a pipe), and a
-    # session of its own so a timeout also kills redis-server and compaction workers.
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(
-            child_command(args, engine, workdir),
-            stdout=out,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            run.status = f"timeout after {args.timeout:g} s"
-        finally:
-            eb._kill_group(proc.pid)
-            proc.wait()
-            shutil.rmtree(workdir, ignore_errors=True)
-        out.seek(0)
-        for line in out:
-            if line.startswith(PREFIX):
-                absorb(run, json.loads(line[len(PREFIX) :]))
-    if run.status == "ok" and proc.returncode != 0:
-        run.status = f"failed (exit {proc.returncode})"
-    print(f"== {engine}: {run.status}, {time.monotonic() - started:.1f} s", file=sys.stderr)
+    out = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        child_command(args, engine, workdir),
+        stdout=out,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    return Child(Run(engine), proc, out, workdir)
+
+
+def finish_child(child: Child) -> Run:
+    """Kill what is left of the child's session, read its results, clean up."""
+    run, proc = child.run, child.proc
+    eb._kill_group(proc.pid)
+    if child.exit is None:
+        proc.wait()
+        child.exit = proc.returncode
+    shutil.rmtree(child.workdir, ignore_errors=True)
+    child.out.seek(0)
+    for line in child.out:
+        if line.startswith(PREFIX):
+            absorb(run, json.loads(line[len(PREFIX) :]))
+    child.out.close()
+    if run.status == "ok" and child.exit != 0:
+        run.status = f"failed (exit {child.exit})"
+    print(f"== {run.engine}: {run.status}, {child.used:.1f} s", file=sys.stderr)
     return run
+
+
+def spawn(args: argparse.Namespace, engine: str) -> Run:
+    """Run one engine to the end, bounded by --timeout."""
+    child = start_child(args, engine)
+    started = time.monotonic()
+    try:
+        child.proc.wait(timeout=args.timeout)
+        child.exit = child.proc.returncode
+    except subprocess.TimeoutExpired:
+        child.run.status = f"timeout after {args.timeout:g} s"
+    child.used = time.monotonic() - started
+    return finish_child(child)
+
+
+def _wait_stop(child: Child, timeout: float) -> bool:
+    """Wait until the child stops itself (True) or exits (False); on timeout it is
+    killed and marked. The time it ran is added to child.used."""
+    started = time.monotonic()
+    pid = child.proc.pid
+    while True:
+        got, status = os.waitpid(pid, os.WUNTRACED | os.WNOHANG)
+        if got:
+            child.used += time.monotonic() - started
+            if os.WIFSTOPPED(status):
+                return True
+            child.exit = os.waitstatus_to_exitcode(status)
+            child.proc.returncode = child.exit  # reaped here, not by Popen
+            return False
+        if time.monotonic() - started > timeout:
+            child.used += time.monotonic() - started
+            child.run.status = f"timeout after {child.used:.0f} s"
+            eb._kill_group(pid)
+            os.waitpid(pid, 0)
+            child.exit = -9
+            child.proc.returncode = child.exit
+            return False
+        time.sleep(0.01)
+
+
+def spawn_paced(args: argparse.Namespace, engines: Sequence[str]) -> list[Run]:
+    """Run the engines by turns: every child stops (its whole process group) before
+    each workload, and the engines run workload k one after the other before any runs
+    workload k + 1. Each workload's numbers are then taken minutes apart at most, not
+    an engine's whole run apart (this shared VM's speed drifts by tens of percent over
+    minutes), and a stopped engine's background work (compaction, a redis-server)
+    does not run during another's turn."""
+    children = [start_child(args, e) for e in engines]
+    live = []
+    for c in children:  # startup (imports, opening the store) up to the first stop
+        if _wait_stop(c, args.timeout):
+            live.append(c)
+    while live:
+        for c in list(live):
+            os.killpg(c.proc.pid, signal.SIGCONT)
+            if not _wait_stop(c, args.timeout - c.used):
+                live.remove(c)
+    return [finish_child(c) for c in children]
 
 
 def absorb(run: Run, msg: dict[str, Any]) -> None:
@@ -959,7 +1040,14 @@ def command_line() -> str:
     return shlex.join(["python", "bench/types_bench.py", *sys.argv[1:]])
 
 
-def description(s: Sizes) -> str:
+def description(s: Sizes, paced: bool = True) -> str:
+    turns = (
+        "The engines run by turns: each stops (with its workers and servers) before every "
+        "workload, and all run workload k before any runs k + 1, so that the two sides of "
+        "a ratio are timed minutes apart, not a whole run apart. "
+        if paced
+        else "The engines ran one after the other (--sequential). "
+    )
     return (
         f"Keys, fields and members {KEY_SIZE} bytes, values {VALUE_SIZE} bytes. In order on "
         f"one store: SET {s.num:,} string keys (seeded random order), GET {s.ops:,} random "
@@ -973,8 +1061,8 @@ def description(s: Sizes) -> str:
         "ShaleKV embedded via `shalekv.open(dir)` with default options; redis-py over TCP "
         "to a local redis-server without persistence; diskcache.Cache (strings only). "
         f"p50/p99 come from timing a sample of calls one by one (1 in {SAMPLE_EVERY}, every "
-        f"call of workloads under {SAMPLE_ALL_BELOW:,} calls)."
-    )
+        f"call of workloads under {SAMPLE_ALL_BELOW:,} calls). " + turns
+    ).rstrip()
 
 
 def markdown(args: argparse.Namespace, m: dict[str, str], runs: Sequence[Run]) -> str:
@@ -986,7 +1074,7 @@ def markdown(args: argparse.Namespace, m: dict[str, str], runs: Sequence[Run]) -
         f"Command: `{command_line()}`  ",
         eb.machine_line(m),
         "",
-        description(s),
+        description(s, not args.sequential),
         "",
     ]
     if started:
@@ -1059,6 +1147,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", type=Path, help="also dump raw results here")
     p.add_argument("--reuse", type=Path, help="a previous --json: keep its engines not run now")
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run each engine to the end before the next (default: by turns per workload)",
+    )
+    p.add_argument("--paced", action="store_true", help=argparse.SUPPRESS)  # to a child
     p.add_argument("--child", choices=sorted(ADAPTERS), help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1095,7 +1189,10 @@ def reuse_runs(args: argparse.Namespace, runs: list[Run]) -> list[Run]:
 def parent(args: argparse.Namespace) -> None:
     m = eb.machine()
     s = sizes_of(args)
-    runs = [spawn(args, e) for e in args.engines]
+    if not args.sequential:
+        runs = spawn_paced(args, args.engines)
+    else:
+        runs = [spawn(args, e) for e in args.engines]
     if args.reuse:
         runs = reuse_runs(args, runs)
     print(header(m, s))

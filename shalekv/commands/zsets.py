@@ -48,6 +48,7 @@ _HEX = re.compile(
     rb"(?:[pP][+-]?[0-9]+)?)\Z"
 )
 _INF = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(?:inf|infinity)\Z", re.IGNORECASE)
+_INF_WORDS = {b"+inf": math.inf, b"-inf": -math.inf, b"inf": math.inf}
 
 
 def _strtod(b: bytes) -> tuple[float, bool] | None:
@@ -55,6 +56,9 @@ def _strtod(b: bytes) -> tuple[float, bool] | None:
     an empty string reads as 0), else None. NaN spellings come back as None."""
     if b.isdigit() and len(b) < 300:  # plain digits (most scores): exact, no overflow
         return float(b), False
+    inf = _INF_WORDS.get(b)  # the usual range ends, without three regex matches
+    if inf is not None:
+        return inf, False
     if not b:
         return 0.0, False
     m = _DEC.match(b)
