@@ -11,7 +11,10 @@ back (so several L0 files overlap, as after a fill). Each checkout measured (thi
 and `--compare DIR`, e.g. a `git worktree` of an older commit) opens a copy of it under
 callgrind, makes 2 x --calls warm-up calls per workload, then --calls calls inside one
 `functools.reduce`, which is all callgrind counts (`--toggle-collect`). Workloads run
-in order on one store (ZADD and SADD add new members, RPOP pops).
+in order on one store (ZADD and SADD add new members, RPOP pops). The store is built
+anew by every run and its files (where flushes cut) differ a little between builds:
+compare checkouts within one run (--compare), not counts across runs (~10 % apart on
+the sorted-set reads).
 
     python bench/icount_embedded.py [--workloads GET,ZRANK] [--compare DIR] [--write-docs]
 

@@ -72,8 +72,10 @@ def _decode(r: Any, enc: Encoder) -> Any:
 
 _UNSEEN: Any = object()
 # A command name as redis-py's methods pass it (an upper-case str) -> its Command and
-# the name as bytes, or None for a name the general path handles (a subcommand container, several words,
-# unknown, not upper case: its reply callback is found by another spelling).
+# the name as bytes, or None for a name the general path handles (a subcommand
+# container, several words, unknown, not upper case: its reply callback is found by
+# another spelling). The command table is complete once shalekv.commands is imported
+# and does not change afterwards.
 _DIRECT: dict[str, tuple[Command, bytes] | None] = {}
 
 
@@ -243,12 +245,16 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         self._db = ctx.db
         if options:
             options.pop("keys", None)  # redis-py's hint for clusters and caches
-        if options or self._decode:
+            if "_never_decode" in options or "_empty_response" in options:
+                return self._reply(name, r, options)
+        if self._decode:
             return self._reply(name, r, options)
         if r is NULL_ARRAY:  # RESP's null array is Python's None, as redis-py reads it
             r = None
         cb = self.response_callbacks.get(name)
-        return r if cb is None else cb(r)
+        if cb is None:
+            return r
+        return cb(r, **options) if options else cb(r)
 
     def set(  # type: ignore[override]
         self,
