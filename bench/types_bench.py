@@ -723,6 +723,10 @@ def spawn(args: argparse.Namespace, engine: str) -> Run:
         child.exit = child.proc.returncode
     except subprocess.TimeoutExpired:
         child.run.status = f"timeout after {args.timeout:g} s"
+    except BaseException:  # Ctrl-C: leave no redis-server or worker behind
+        eb._kill_group(child.proc.pid)
+        shutil.rmtree(child.workdir, ignore_errors=True)
+        raise
     child.used = time.monotonic() - started
     return finish_child(child)
 
@@ -760,15 +764,21 @@ def spawn_paced(args: argparse.Namespace, engines: Sequence[str]) -> list[Run]:
     minutes), and a stopped engine's background work (compaction, a redis-server)
     does not run during another's turn."""
     children = [start_child(args, e) for e in engines]
-    live = []
-    for c in children:  # startup (imports, opening the store) up to the first stop
-        if _wait_stop(c, args.timeout):
-            live.append(c)
-    while live:
-        for c in list(live):
-            os.killpg(c.proc.pid, signal.SIGCONT)
-            if not _wait_stop(c, args.timeout - c.used):
-                live.remove(c)
+    try:
+        live = []
+        for c in children:  # startup (imports, opening the store) up to the first stop
+            if _wait_stop(c, args.timeout):
+                live.append(c)
+        while live:
+            for c in list(live):
+                os.killpg(c.proc.pid, signal.SIGCONT)
+                if not _wait_stop(c, args.timeout - c.used):
+                    live.remove(c)
+    except BaseException:  # Ctrl-C: no stopped child, redis-server or worker left behind
+        for c in children:
+            eb._kill_group(c.proc.pid)
+            shutil.rmtree(c.workdir, ignore_errors=True)
+        raise
     return [finish_child(c) for c in children]
 
 
