@@ -287,7 +287,14 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         the store lock (a single lookup is atomic); anything else (missing type,
         expired key to delete, pipelines) takes the command path."""
         if self._fast_reads:
-            key = self._encoder.encode(name)
+            t = type(name)
+            if t is str:  # the usual key types inline: redis-py's Encoder.encode is ~45
+                encoder = self._encoder  # bytecodes of isinstance tests
+                key = name.encode(encoder.encoding, encoder.encoding_errors)
+            elif t is bytes:
+                key = name
+            else:
+                key = self._encoder.encode(name)
             m = self._store.engine.get(enc.meta_key(self._db, key))
             if m is None:
                 return None

@@ -106,7 +106,7 @@ def add(
     else:
         _, _, exp, version, count = _COLL.unpack(m)
     ep = enc.elem_prefix(db, key, version)
-    sp = enc.score_prefix(db, key, version)
+    sp = enc.SCORE + ep[1:]  # score_prefix(db, key, version), as in _Z
     get, put, delete = t.get, t.put, t.delete
     deltas = t.index_deltas(sp)
     added = updated = 0

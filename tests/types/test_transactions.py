@@ -232,3 +232,15 @@ def test_execute_command_direct_and_general_paths(db) -> None:
     assert db.execute_command("SET", "k", 1.5) is True and db.get("k") == b"1.5"
     # several words: split and dispatched; no callback is named "LLEN l" (as redis-py)
     assert db.execute_command("LLEN l") == 2
+
+
+def test_get_fast_path_key_types(db) -> None:
+    """GET's lock-free path encodes keys as redis-py's Encoder does."""
+    db.set("5", "five")
+    db.set("1.5", "float")
+    db.set("é", "accent")
+    assert db.get(5) == db.get(b"5") == db.get("5") == db.get(memoryview(b"5")) == b"five"
+    assert db.get(1.5) == b"float"
+    assert db.get("é") == db.get("é".encode()) == b"accent"
+    with pytest.raises(redis.DataError):
+        db.get(True)
