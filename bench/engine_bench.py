@@ -21,6 +21,7 @@ Markdown, between ``<!-- engine_bench:start -->`` and ``<!-- engine_bench:end --
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib.metadata
 import itertools
 import json
@@ -998,6 +999,55 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+def git_head(path: str) -> str:
+    """The short commit of a checkout (how docs name a --compare DIR), or path."""
+    head = subprocess.run(
+        ["git", "-C", path, "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return head or path
+
+
+def callgrind_totals(argv: list[str], root: str, expect: int, **env: str) -> list[int]:
+    """Run `python argv...` under callgrind with the checkout `root` as cwd and
+    PYTHONPATH (so its workers run that code too), counting only inside
+    functools.reduce calls, one dump per call: the instructions of each, in order.
+    (Callgrind finds functools_reduce by name: the interpreter needs its symbols.)"""
+    tmp = tempfile.mkdtemp(prefix="callgrind-")
+    try:
+        out = os.path.join(tmp, "cg.out")
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+            "--dump-after=functools_reduce",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            *argv,
+        ]
+        full_env = {**os.environ, "PYTHONPATH": root, **env}
+        subprocess.run(
+            cmd,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            cwd=root,  # `python -m`, as workers are run, puts it first on sys.path
+        )
+        totals = []
+        for dump in sorted(glob.glob(out + ".*"), key=lambda p: int(p.rsplit(".", 1)[1])):
+            with open(dump) as f:
+                totals += [int(line.split()[1]) for line in f if line.startswith("totals:")][:1]
+        if len(totals) != expect:
+            raise SystemExit(f"expected {expect} callgrind dumps, got {len(totals)}")
+        return totals
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def shalekv_version() -> str:

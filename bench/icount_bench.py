@@ -20,11 +20,9 @@ syscall, a cache miss or a page fault costs far more than its instruction count.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -85,35 +83,8 @@ def measure(root: str, runs: list[tuple[str, str, int]], args: argparse.Namespac
     try:
         spec = Path(tmp) / "spec.json"
         spec.write_text(json.dumps({"clients": args.clients, "passes": args.passes, "runs": runs}))
-        out = os.path.join(tmp, "cg.out")
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            "--collect-atstart=no",
-            "--toggle-collect=functools_reduce",
-            "--dump-after=functools_reduce",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--child",
-            root,
-            str(spec),
-        ]
-        # PYTHONPATH: worker processes the server starts run the checkout's code too
-        env = {**os.environ, "PYTHONPATH": root}
-        # (and cwd: `python -m`, as the workers are run, puts it first on sys.path)
-        subprocess.run(
-            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root
-        )
-        dumps = sorted(glob.glob(out + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
-        totals = []
-        for path in dumps:
-            for line in Path(path).read_text().splitlines():
-                if line.startswith("totals:"):
-                    totals.append(int(line.split()[1]))
-                    break
-        if len(totals) != len(runs):
-            raise SystemExit(f"expected {len(runs)} callgrind dumps, got {len(totals)}")
+        argv = [os.path.abspath(__file__), "--child", root, str(spec)]
+        totals = eb.callgrind_totals(argv, root, len(runs))
         return [
             round(t / (args.passes * args.clients * depth))
             for t, (_, _, depth) in zip(totals, runs, strict=True)
@@ -199,12 +170,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     ib.check_common_args(args, argv, ["clients", "passes"])
     if args.compare and not args.compare_label:
-        head = subprocess.run(
-            ["git", "-C", args.compare, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-        )
-        args.compare_label = head.stdout.strip() or args.compare
+        args.compare_label = eb.git_head(args.compare)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind not found (Debian: apt-get install valgrind)")
     return args

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import glob
 import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -122,32 +120,8 @@ def measure(root: str, store: str, workloads: list[str], n: int) -> list[float]:
     try:
         path = os.path.join(tmp, "db")
         shutil.copytree(store, path)
-        out = os.path.join(tmp, "cg.out")
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            "--collect-atstart=no",
-            "--toggle-collect=functools_reduce",
-            "--dump-after=functools_reduce",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--child",
-            path,
-            ",".join(workloads),
-            str(n),
-        ]
-        # PYTHONPATH and cwd: the checkout's code, its workers' too; a fixed hash seed
-        env = {**os.environ, "PYTHONPATH": root, "PYTHONHASHSEED": "0"}
-        subprocess.run(
-            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root
-        )
-        totals = []
-        for dump in sorted(glob.glob(out + ".*"), key=lambda p: int(p.rsplit(".", 1)[1])):
-            with open(dump) as f:
-                totals += [int(line.split()[1]) for line in f if line.startswith("totals:")][:1]
-        if len(totals) != len(workloads):
-            raise SystemExit(f"expected {len(workloads)} callgrind dumps, got {len(totals)}")
+        argv = [os.path.abspath(__file__), "--child", path, ",".join(workloads), str(n)]
+        totals = eb.callgrind_totals(argv, root, len(workloads), PYTHONHASHSEED="0")
         return [t / n for t in totals]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,13 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             "fill). Deterministic to < 1 %; not time."
         )
         if args.compare:
-            head = subprocess.run(
-                ["git", "-C", args.compare, "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-            prose += f" The before column: the checkout at `{head or args.compare}`, same run."
+            prose += f" The before column: the checkout at `{eb.git_head(args.compare)}`, same run."
         block = ib.section(HEADING, "icount_embedded.py", args.argv, prose, headers, rows)
         eb.replace_section(eb.DEFAULT_OUT, MARKERS, block, HEADING)
         print("docs/benchmarks.md updated")

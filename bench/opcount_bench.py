@@ -222,13 +222,7 @@ def main(argv: list[str]) -> int:
             "memtable); not time (a C call is one bytecode)."
         )
         if args.compare:
-            head = subprocess.run(
-                ["git", "-C", args.compare, "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-            prose += f" The before column: the checkout at `{head or args.compare}`, same run."
+            prose += f" The before column: the checkout at `{eb.git_head(args.compare)}`, same run."
         block = ib.section(HEADING, "opcount_bench.py", args.argv, prose, headers, rows)
         eb.replace_section(eb.DEFAULT_OUT, MARKERS, block, HEADING)
     return 0
