@@ -165,16 +165,21 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
 
     # ------------------------------------------------------------ commands
 
-    def _args(self, args: tuple[Any, ...]) -> list[bytes]:
+    def _args(self, args: tuple[Any, ...], name: bytes | None = None) -> list[bytes]:
         """redis-py's Encoder.encode on each argument, with bytes, str and int (the
-        usual ones) done inline: its isinstance chain is ~10 % of a short command."""
-        first = args[0]
-        if isinstance(first, str) and " " in first:
-            args = (*first.split(), *args[1:])
+        usual ones) done inline: its isinstance chain is ~10 % of a short command.
+        name: the command's name already encoded (the direct path), for args[0]."""
+        out: list[bytes] = []
+        if name is None:
+            first = args[0]
+            if isinstance(first, str) and " " in first:
+                args = (*first.split(), *args[1:])
+        else:
+            out.append(name)
+            args = args[1:]
         encoder = self._encoder
         charset = encoder.encoding
         errors = encoder.encoding_errors
-        out: list[bytes] = []
         append = out.append
         for a in args:
             t = type(a)
@@ -206,8 +211,9 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run one command. The names redis-py's methods pass ("GET", "ZADD" ...) map
-        straight to their Command (`_direct`): no lookup, no dispatch frame, and the
-        reply callback is found by the name as given. Anything else takes dispatch."""
+        straight to their Command (`_direct`, the name encoded once): no lookup, no
+        dispatch frame, and the reply callback is found by the name as given. Anything
+        else takes dispatch."""
         name = args[0]
         direct = _DIRECT.get(name, _UNSEEN) if type(name) is str else None
         if direct is _UNSEEN:
@@ -219,19 +225,7 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
             self._db = ctx.db
             return self._reply(str(name), r, options)
         cmd, bname = direct
-        a = [bname]
-        append = a.append
-        encoder = self._encoder
-        for x in args[1:]:  # _args, inline
-            k = type(x)
-            if k is bytes:
-                append(x)
-            elif k is str:
-                append(x.encode(encoder.encoding, encoder.encoding_errors))
-            elif k is int:
-                append(b"%d" % x)
-            else:
-                append(encoder.encode(x))
+        a = self._args(args, bname)
         n = len(a)
         arity = cmd.arity
         if (arity > 0 and n != arity) or n < -arity:
