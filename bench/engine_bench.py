@@ -1012,6 +1012,12 @@ def git_head(path: str) -> str:
     return head or path
 
 
+def require_valgrind() -> None:
+    """Exit with a hint when valgrind (callgrind_totals' tool) is not installed."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind not found (Debian: apt-get install valgrind)")
+
+
 def callgrind_totals(argv: list[str], root: str, expect: int, **env: str) -> list[int]:
     """Run `python argv...` under callgrind with the checkout `root` as cwd and
     PYTHONPATH (so its workers run that code too), counting only inside

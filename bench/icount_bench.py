@@ -171,8 +171,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ib.check_common_args(args, argv, ["clients", "passes"])
     if args.compare and not args.compare_label:
         args.compare_label = eb.git_head(args.compare)
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind not found (Debian: apt-get install valgrind)")
+    eb.require_valgrind()
     return args
 
 

@@ -141,8 +141,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         calls_for(w, 1)  # unknown names exit here
     if not 1 <= args.calls <= 400:  # RPOP: 100 lists of 100 elements
         raise SystemExit("--calls must be 1..400")
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind not found (Debian: apt-get install valgrind)")
+    eb.require_valgrind()
     return args
 
 
