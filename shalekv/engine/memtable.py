@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from itertools import islice
 from operator import itemgetter
 
 from sortedcontainers import SortedList
@@ -218,11 +217,57 @@ class MemTable:
             n = len(pending)
             self._sorted.update(pending[:n])
             del pending[:n]
-        if reverse:
-            it = self._sorted.irange(maximum=start, inclusive=(True, inclusive), reverse=True)
+        return _walk(self._sorted, start, inclusive, limit, reverse, end)
+
+
+def _walk(
+    sl: SortedList,
+    start: bytes | None,
+    inclusive: bool,
+    limit: int,
+    reverse: bool,
+    end: bytes | None,
+) -> list[bytes]:
+    """Up to limit keys of sl from start (reverse: at or below it, descending;
+    forward: at or above it and below end). SortedList keeps its items in sublists
+    (`_lists`) with each one's maximum in `_maxes`: two C bisects and a slice here,
+    where `irange` + `islice` build an iterator chain (~4.7 against ~1.5 us in a
+    150k-key memtable). Checked against irange by tests/engine/test_memtable.py."""
+    maxes, lists = sl._maxes, sl._lists
+    if not maxes or limit <= 0:
+        return []
+    if reverse:
+        if start is None:
+            p = len(lists) - 1
+            j = len(lists[p])
         else:
-            it = self._sorted.irange(minimum=start, maximum=end, inclusive=(inclusive, False))
-        return list(islice(it, limit))
+            p = bisect_left(maxes, start)
+            if p == len(maxes):
+                p -= 1
+                j = len(lists[p])
+            else:
+                find = bisect_right if inclusive else bisect_left
+                j = find(lists[p], start)
+        out = lists[p][max(0, j - limit) : j][::-1]
+        while len(out) < limit and p > 0:
+            p -= 1
+            lst = lists[p]
+            out += lst[max(0, len(lst) - (limit - len(out))) :][::-1]
+        return out
+    if start is None:
+        p = i = 0
+    else:
+        p = (bisect_left if inclusive else bisect_right)(maxes, start)
+        if p == len(maxes):
+            return []
+        i = (bisect_left if inclusive else bisect_right)(lists[p], start)
+    out = lists[p][i : i + limit]
+    while len(out) < limit and p + 1 < len(lists):
+        p += 1
+        out += lists[p][: limit - len(out)]
+    if end is not None and out and out[-1] >= end:
+        del out[bisect_left(out, end) :]
+    return out
 
 
 __all__ = ["DELETE", "PUT", "Entry", "MemTable"]
