@@ -749,6 +749,86 @@ class DB:
             got = self._head(mem, imms, version, lower, upper, n, seq)
         return got if got is not None else self._head_slow(lower, upper, n, reverse)
 
+    def head_keys(
+        self, lower: bytes, upper: bytes | None, n: int, reverse: bool = False
+    ) -> list[bytes]:
+        """head(lower, upper, n, reverse)[0]: the first n keys of [lower, upper). Going
+        forward, each source hands over its keys and their kinds only (no entry tuple,
+        no value), which are merged by set or dict operations (a score-index seek of
+        ZRANGEBYSCORE ... LIMIT, a rank-index bucket count)."""
+        if reverse:
+            return self.head(lower, upper, n, True)[0]
+        if self._closed:
+            raise ClosedError("DB is closed")
+        mem, imms, version, frozen_rdels = self._sv
+        seq = self._last_seq  # read after the view, as in head()
+        if frozen_rdels or mem.range_dels or n <= 0:
+            return self._head_slow(lower, upper, n)[0]
+        got = self._head_keys(mem, imms, version, lower, upper, n, seq)
+        return got if got is not None else self._head_slow(lower, upper, n)[0]
+
+    def _head_keys(
+        self,
+        mem: MemTable,
+        imms: tuple[MemTable, ...],
+        version: Version,
+        lower: bytes,
+        upper: bytes | None,
+        n: int,
+        seq: int,
+    ) -> list[bytes] | None:
+        """_head for keys: the sources' (keys, kinds) parts, newest source first; live
+        keys are the union of every part's keys when no part holds a tombstone, else a
+        dict filled oldest part first (a newer version overwrites an older one)."""
+        want = n + 1
+        parts, tables, bound = self._head_tables(
+            version, lower, upper, want, seq, imms, False, True
+        )
+        if tables < 0:
+            return None  # a table newer than the view's sequence
+        if len(mem) or any(map(len, imms)):
+            end = upper if bound is None or (upper is not None and upper <= bound) else bound
+            if parts:
+                known = (
+                    sorted(set().union(*[p[0] for p in parts])) if len(parts) > 1 else parts[0][0]
+                )
+                if len(known) >= n:
+                    cap = known[n - 1] + b"\x00"  # the least key above the n-th one known
+                    if end is None or cap < end:
+                        end = cap
+            mparts = []
+            for m in (mem, *imms):
+                if len(m):
+                    keys, es = m.entries_from(lower, True, want, end=end)
+                    if keys:
+                        if max(map(_seq_of, es)) > seq:
+                            return None  # written since the snapshot: the general path
+                        mparts.append((keys, bytes(map(_kind_of, es))))
+                    b = keys[-1] if len(keys) == want else end
+                    if b is not None and (bound is None or b < bound):
+                        bound = b
+            parts[:0] = mparts  # the memtables are newer than every table
+        if bound is not None and upper is not None and bound >= upper:
+            bound = None
+        if not parts:
+            return []
+        if any(DELETE in p[1] for p in parts):
+            live: dict[bytes, int] = {}
+            for keys, kinds in reversed(parts):  # oldest first: newer versions overwrite
+                # a table holds a key's newest version first: reversed, it comes last
+                live.update(zip(reversed(keys), reversed(kinds), strict=True))
+            keys = sorted(compress(live, map(DELETE.__ne__, live.values())))
+        elif len(parts) == 1 and not _has_dup(parts[0][0]):
+            keys = parts[0][0]
+        else:
+            keys = sorted(set().union(*[p[0] for p in parts]))
+        if bound is not None:
+            cut = bisect_left(keys, bound)
+            if cut < n:
+                return None  # not enough known: the general path
+            del keys[cut:]
+        return keys[:n]
+
     def _head_slow(
         self, lower: bytes, upper: bytes | None, n: int, reverse: bool = False
     ) -> tuple[list[bytes], list[bytes]]:
@@ -812,6 +892,7 @@ class DB:
         seq: int,
         imms: tuple[MemTable, ...],
         reverse: bool,
+        keys_only: bool = False,
     ) -> tuple[list[Any], int, bytes | None]:
         """The tables' part of a short scan: (entries, sources that gave some, bound)
         from every overlapping L0 file (newest first) and one file per deeper level,
@@ -819,7 +900,8 @@ class DB:
         tightest of theirs (the least going forward, the greatest in reverse). Charges
         a seek to the newest L0 file when it was merged with other tables. Sources are
         numbered newest first: the memtables 0.., L0 file i 1 + len(imms) + i, level L
-        after all of L0 by L."""
+        after all of L0 by L. keys_only (forward): entries are (keys, kinds) parts, one
+        per table, newest first; sources -1 if a table holds entries above seq."""
         entries: list[Any] = []
         bound: bytes | None = None
         parts = tables = 0
@@ -836,7 +918,12 @@ class DB:
                     t = rs[i]
                     if t is None:
                         t = rs[i] = self._table(f)
-                    if reverse:
+                    if keys_only:
+                        if t.max_seq > seq:
+                            return entries, -1, None
+                        keys, kinds, b = t.head_keys(lower, upper, want)
+                        got = [(keys, kinds)] if keys else None
+                    elif reverse:
                         got, b = t.head_rev(lower, upper, want, seq, base + i)
                     else:
                         got, b = t.head(lower, upper, want, seq, base + i)
@@ -867,7 +954,13 @@ class DB:
                 if b is None and i > 0 and f.smallest > lower:
                     b = f.smallest  # the previous file continues the range
             else:
-                got, b = t.head(lower, upper, want, seq, base + level)
+                if keys_only:
+                    if t.max_seq > seq:
+                        return entries, -1, None
+                    keys, kinds, b = t.head_keys(lower, upper, want)
+                    got = [(keys, kinds)] if keys else None
+                else:
+                    got, b = t.head(lower, upper, want, seq, base + level)
                 if b is None and i + 1 < len(files):
                     b = f.largest  # the next file continues the range
             if got:
@@ -963,7 +1056,7 @@ class DB:
         sole = self._sole_tables(lower, upper, sv)
         if sole is not None:
             return sum(self._table(f).count_live(lower, upper) for f in sole)
-        n = len(self.head(lower, upper, expect)[0])
+        n = len(self.head_keys(lower, upper, expect))
         return n if n < expect else sum(len(k) for k, _ in self.chunks(lower, upper))
 
     def _sole_tables(self, lower: bytes, upper: bytes, sv: Any) -> list[FileMeta] | None:
@@ -1722,6 +1815,11 @@ class Snapshot:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _has_dup(keys: list[bytes]) -> bool:
+    """Does a sorted key list repeat a key (a table's older versions)?"""
+    return any(map(eq, keys, islice(keys, 1, None)))
 
 
 def _head_result(

@@ -257,7 +257,7 @@ class Txn:
         this transaction wrote nothing in the range."""
         if self._wrote_in(lo, hi):
             return [k for k, _ in islice(self.scan(lo, hi, reverse), n)]
-        return self.engine.head(lo, hi, n, reverse)[0]
+        return self.engine.head_keys(lo, hi, n, reverse)
 
     def scan_values(
         self, lo: bytes, hi: bytes, reverse: bool = False, expect: int = 0

@@ -1,4 +1,4 @@
-"""DB.head (the short-scan path) against collect() on random histories with many small
+"""DB.head and head_keys (the short-scan paths) against collect() on random histories with many small
 blocks and files: tiny memtables and blocks, several L1 files, held snapshots (multi-
 version tables), tombstones, range deletions and blob values. Seeded, bounded."""
 
@@ -29,12 +29,15 @@ def test_head_matches_collect(tmp_path, seed: int) -> None:
         return b"k%04d" % rnd.randrange(400)
 
     held = []
-    fast = [0, 0]  # head calls answered without the general path, forward / reverse
+    fast = [0, 0, 0]  # calls answered without the general path: head forward / reverse,
+    # head_keys
     slow = db._head_slow
 
     def counted_slow(lower, upper, n, reverse=False):
-        fast[reverse] -= 1
+        fast[2 if keys_call else reverse] -= 1
         return slow(lower, upper, n, reverse)
+
+    keys_call = False
 
     db._head_slow = counted_slow  # type: ignore[method-assign]
     try:
@@ -65,8 +68,13 @@ def test_head_matches_collect(tmp_path, seed: int) -> None:
                 got = db.head(lo, hi, n, reverse)
                 keys, values = db.collect(lo, hi, reverse)
                 assert got == (keys[:n], values[:n]), (lo, hi, n, reverse)
+                if not reverse:
+                    fast[2] += 1
+                    keys_call = True
+                    assert db.head_keys(lo, hi, n) == keys[:n], (lo, hi, n)
+                    keys_call = False
     finally:
         for it in held:
             it.close()
         db.close()
-    assert fast[0] > 0 and fast[1] > 0  # both directions took the short path sometimes
+    assert min(fast) > 0  # each took the short path sometimes
