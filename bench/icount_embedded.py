@@ -70,7 +70,7 @@ def calls_for(name: str, n: int) -> tuple[str, list[tuple[Any, ...]]]:
     if name == "RPOP":  # 100 lists of 100: at most 12 pops each for n = 400
         return "rpop", [(f"l{i % 100}",) for i in range(k)]
     if name == "ZADD":
-        return "zadd", [("z", {b"n%015d" % i: i}) for i in range(k)]
+        return "zadd", [("z", {b"n%015d" % i: float(i)}) for i in range(k)]  # as types_bench
     if name == "ZRANGEBYSCORE":
         return "zrangebyscore", [("z", rng.randrange(ZSET - 10), "+inf", 0, 10) for _ in range(k)]
     if name == "ZRANK":

@@ -189,6 +189,8 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
                 append(a.encode(charset, errors))
             elif t is int:
                 append(b"%d" % a)  # repr(a).encode(), as redis-py
+            elif t is float:
+                append(repr(a).encode())  # as redis-py
             else:
                 append(encoder.encode(a))
         return out
@@ -275,6 +277,24 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         ):
             return self.execute_command("SET", name, value)
         return super().set(name, value, ex, px, nx, xx, keepttl, get, exat, pxat, **kwargs)  # type: ignore[misc]
+
+    def zadd(  # type: ignore[override]
+        self,
+        name: Any,
+        mapping: Any,
+        nx: bool = False,
+        xx: bool = False,
+        ch: bool = False,
+        incr: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+    ) -> Any:
+        """redis-py's zadd(); a plain mapping skips its eleven option tests."""
+        if mapping and not (nx or xx or ch or incr or gt or lt):
+            return self.execute_command(
+                "ZADD", name, *[x for m, s in mapping.items() for x in (s, m)]
+            )
+        return super().zadd(name, mapping, nx, xx, ch, incr, gt, lt)  # type: ignore[misc]
 
     def get(self, name: Any) -> Any:
         """redis-py's get(). A live string is read with one engine lookup, without

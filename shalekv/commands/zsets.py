@@ -48,13 +48,17 @@ _HEX = re.compile(
     rb"(?:[pP][+-]?[0-9]+)?)\Z"
 )
 _INF = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(?:inf|infinity)\Z", re.IGNORECASE)
+_SIGNS = (b"-", b"+")
 _INF_WORDS = {b"+inf": math.inf, b"-inf": -math.inf, b"inf": math.inf}
 
 
 def _strtod(b: bytes) -> tuple[float, bool] | None:
     """(value, ERANGE) when glibc's strtod consumes all of b (leading blanks allowed,
     an empty string reads as 0), else None. NaN spellings come back as None."""
-    if b.isdigit() and len(b) < 300:  # plain digits (most scores): exact, no overflow
+    d = b[1:] if b[:1] in _SIGNS else b
+    if len(d) < 300 and d.replace(b".", b"", 1).isdigit():
+        # a plain decimal (most scores): float() reads it as strtod does (correctly
+        # rounded); under 300 characters and no exponent it cannot overflow or underflow
         return float(b), False
     inf = _INF_WORDS.get(b)  # the usual range ends, without three regex matches
     if inf is not None:
@@ -167,6 +171,8 @@ _ZADD_FLAGS = {b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT"}
 
 @command("zadd", -4, "write denyoom fast")
 def zadd(ctx: Context, a: list[bytes]) -> int | float | None:
+    if len(a) == 4 and a[2].upper() not in _ZADD_FLAGS:  # one pair, no option
+        return zs.add(ctx.t, ctx.db, a[1], [(parse_score(a[2]), a[3])])[0]
     i = 2
     flags: set[bytes] = set()
     while i < len(a):

@@ -142,6 +142,22 @@ def test_zadd_errors(pair: Pair) -> None:
         "9" * 299,
         "1" * 308,
         "9" * 309,
+        # plain decimals (a fast path): signs, one point, at the length limit
+        "-12.5",
+        "+0.25",
+        "-0.0",
+        "1.",
+        "-.5",
+        ".",
+        "-",
+        "+",
+        "--1",
+        "1..5",
+        "1.2.3",
+        "-+1",
+        "0." + "0" * 297 + "1",
+        "9" * 200 + "." + "9" * 99,
+        "9" * 309 + ".5",
     ],
 )
 def test_zadd_score_parsing(pair: Pair, score: str) -> None:
