@@ -59,7 +59,9 @@ from shalekv.engine.write_batch import (
     PUT,
     WriteBatch,
     decode,
+    encode_items,
     encode_put,
+    header,
 )
 from shalekv.errors import (
     BackgroundError,
@@ -383,6 +385,44 @@ class DB:
     def delete_range(self, start: bytes, end: bytes) -> None:
         """Remove every key in [start, end) in O(1): one range tombstone."""
         self.write(WriteBatch().delete_range(start, end))
+
+    def write_items(self, items: dict[bytes, bytes | None]) -> None:
+        """write() of a batch given as {key: value, or None to delete}, keys and values
+        bytes (a data-type transaction's writes): its WAL record and memtable entries
+        are built straight from the dict, no WriteBatch (RPOP -10 % bytecodes). The
+        same record format, so the same recovery; group commit (fsync=always) takes
+        write(), and while a snapshot is live the memtable keeps overwritten versions."""
+        if self._group_commit:
+            b = WriteBatch()
+            for k, v in items.items():
+                if v is None:
+                    b.delete(k)
+                else:
+                    b.put(k, v)
+            self.write(b)
+            return
+        if not items:
+            return
+        parts, size, dels = encode_items(items)
+        with self._mu:
+            mem = self._sv[0]
+            if (
+                self._write_gate
+                or mem.approximate_size + size >= self._memtable_limit
+                or mem.deletions >= self._deletion_trigger
+            ):  # as in write()
+                self._prepare_write(size)
+                mem = self._sv[0]
+            seq = self._last_seq + 1
+            parts[0] = header(seq, len(items))
+            self._wal.add_record(parts)
+            if self._snapshots:  # read under the mutex, as snapshots are taken
+                ops = [(DELETE if v is None else PUT, k, v) for k, v in items.items()]
+                mem.apply(seq, ops, True, size, dels, 0)
+            else:
+                mem.apply_items(seq, items, size, dels)
+            self._last_seq = seq + len(items) - 1
+            self._user_bytes += size
 
     def write(self, batch: WriteBatch) -> None:
         """Apply batch atomically (all or nothing, also across a crash)."""

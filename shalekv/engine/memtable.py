@@ -84,6 +84,25 @@ class MemTable:
             self.first_seq = seq
         self.last_seq = seq + n - 1
 
+    def apply_items(
+        self, seq: int, items: dict[bytes, bytes | None], nbytes: int, deletions: int
+    ) -> None:
+        """apply() of {key: value, or None to delete} (DB.write_items) when no
+        snapshot is live (no history kept) and there are no range deletions; nbytes and
+        deletions as WriteBatch counts them."""
+        data = self.data
+        updates = {
+            k: (s, PUT if v is not None else DELETE, v)
+            for s, (k, v) in enumerate(items.items(), seq)
+        }
+        self._pending.extend([k for k in updates if k not in data])
+        self.deletions += deletions
+        self.approximate_size += nbytes + ENTRY_OVERHEAD * len(updates)
+        data.update(updates)
+        if not self.first_seq:
+            self.first_seq = seq
+        self.last_seq = seq + len(updates) - 1
+
     def apply_batch(self, seq: int, batch: WriteBatch, keep_history: bool) -> None:
         """apply() for a WriteBatch, whose counters spare the passes over its ops."""
         self.apply(

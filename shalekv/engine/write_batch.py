@@ -113,6 +113,31 @@ class WriteBatch:
         return [_HEADER.pack(sequence, len(self.ops)), *self.parts]
 
 
+def encode_items(items: dict[bytes, bytes | None]) -> tuple[list[bytes], int, int]:
+    """The WAL record of a batch given as {key: value, or None to delete} (each key
+    once, bytes only: a transaction's writes), built without a WriteBatch: (parts,
+    byte_size, deletions) as WriteBatch counts them; parts[0], the header, is left
+    empty for `header(sequence, len(items))`, set once the sequence is known."""
+    parts = [b""]
+    size = dels = 0
+    append = parts.append
+    for k, v in items.items():
+        if v is None:
+            append(_DEL_HEAD.pack(DELETE, len(k)) + k)
+            size += len(k) + 5
+            dels += 1
+        elif len(v) < 4096:
+            append(_PUT_HEAD.pack(PUT, len(k), len(v)) + k + v)
+            size += len(k) + len(v) + 9
+        else:  # a large value stays a part of its own: the WAL writer never copies it
+            parts += (_PUT_HEAD.pack(PUT, len(k), len(v)) + k, v)
+            size += len(k) + len(v) + 9
+    return parts, size, dels
+
+
+header = _HEADER.pack  # header(sequence, count): a record's first bytes
+
+
 SINGLE_PUT = struct.Struct("<QIBII")  # record header of a batch of one put
 
 

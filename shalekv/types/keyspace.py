@@ -316,6 +316,8 @@ class Txn:
                         store.engine.put(k, v)
                     else:
                         store.engine.delete(k)
+            elif not rdels and not counts:
+                store.engine.write_items(pending)
             else:
                 batch = WriteBatch()
                 for lo, hi in rdels:

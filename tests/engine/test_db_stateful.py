@@ -148,6 +148,17 @@ class DBMachine(RuleBasedStateMachine):
                 delete_range_in(self.model, a, b)
         self.db.write(batch)
 
+    @rule(items=st.dictionaries(keys, st.one_of(st.none(), values), max_size=12))
+    def write_items(self, items: dict[bytes, bytes | None]) -> None:
+        """A data-type transaction's write: {key: value, None to delete}, no batch."""
+        assert self.db is not None
+        self.db.write_items(items)
+        for k, v in items.items():
+            if v is None:
+                self.model.pop(k, None)
+            else:
+                self.model[k] = v
+
     # -------------------------------------------------------------- reads
 
     @rule(key=keys)
