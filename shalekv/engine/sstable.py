@@ -236,13 +236,19 @@ class DecodedBlock:
         nb = len(buckets)
         b = (h >> 32) % nb
         n = self.n
+        keys = self._keys
+        buf = self.payload
+        kends = self.kends
         for _ in range(nb):
             j = buckets[b]
             if j >= n:
                 if j == self.empty:
                     return -1
                 raise ValueError(f"hash bucket names entry {j} of {n}")
-            if self.key(j) == key:
+            # self.key(j), inline: the hot step of every point lookup in a table
+            if (
+                keys[j] if keys is not None else buf[kends[j - 1] if j else self.kbase : kends[j]]
+            ) == key:
                 if j and self.flags & FLAG_MULTI_VERSION and self.key(j - 1) == key:
                     raise ValueError(f"hash bucket names entry {j}, not its key's first")
                 return j
@@ -646,14 +652,21 @@ class SSTableReader:
             raise self.malformed(i, e) from None
         if j < 0:
             return None
-        n = blk.n
         tags = blk.tags
-        while j < n and blk.key(j) == key:
-            tag = tags[j]
-            if snapshot is None or tag >> 8 <= snapshot:
-                return tag >> 8, tag & 0xFF, blk.value(j)
+        tag = tags[j]
+        if snapshot is not None and tag >> 8 > snapshot:
+            # too new for the snapshot: an older version of the key may follow
+            n = blk.n
             j += 1
-        return None
+            while j < n and blk.key(j) == key:
+                tag = tags[j]
+                if tag >> 8 <= snapshot:
+                    break
+                j += 1
+            else:
+                return None
+        vends = blk.vends  # entry j holds key (lookup compared it): its value, inline
+        return tag >> 8, tag & 0xFF, blk.payload[vends[j - 1] if j else blk.vbase : vends[j]]
 
     def live_keys(self, lower: bytes, upper: bytes) -> Iterator[list[bytes]]:
         """The keys in [lower, upper) whose newest version is not a tombstone, a block
