@@ -21,6 +21,8 @@ RANGE_DELETE = 3
 _HEADER = struct.Struct("<QI")
 _DEL_HEAD = struct.Struct("<BI")
 _PUT_HEAD = struct.Struct("<BII")
+_pack_del = _DEL_HEAD.pack
+_pack_put = _PUT_HEAD.pack
 MAX_KEY_SIZE = (1 << 32) - 1
 MAX_VALUE_SIZE = (1 << 32) - 1
 
@@ -119,20 +121,18 @@ def encode_items(items: dict[bytes, bytes | None]) -> tuple[list[bytes], int, in
     byte_size, deletions) as WriteBatch counts them; parts[0], the header, is left
     empty for `header(sequence, len(items))`, set once the sequence is known."""
     parts = [b""]
-    size = dels = 0
+    dels = 0
     append = parts.append
     for k, v in items.items():
         if v is None:
-            append(_DEL_HEAD.pack(DELETE, len(k)) + k)
-            size += len(k) + 5
+            append(_pack_del(DELETE, len(k)) + k)
             dels += 1
         elif len(v) < 4096:
-            append(_PUT_HEAD.pack(PUT, len(k), len(v)) + k + v)
-            size += len(k) + len(v) + 9
+            append(_pack_put(PUT, len(k), len(v)) + k + v)
         else:  # a large value stays a part of its own: the WAL writer never copies it
-            parts += (_PUT_HEAD.pack(PUT, len(k), len(v)) + k, v)
-            size += len(k) + len(v) + 9
-    return parts, size, dels
+            parts += (_pack_put(PUT, len(k), len(v)) + k, v)
+    # byte_size counts an op's header, key and value: exactly its parts' lengths
+    return parts, sum(map(len, parts)), dels
 
 
 header = _HEADER.pack  # header(sequence, count): a record's first bytes
