@@ -66,11 +66,11 @@ class MemTable:
         if range_deletions < 0:
             range_deletions = sum(1 for op in ops if op[0] == RANGE_DELETE)
         if keep_history or range_deletions:
-            updates = self._updates_slow(seq, ops, keep_history)
+            updates, new = self._updates_slow(seq, ops, keep_history)
         else:
             # Common case, in comprehensions: later ops of a key overwrite earlier ones.
             updates = {key: (s, kind, value) for s, (kind, key, value) in enumerate(ops, seq)}
-            self._pending.extend([k for k in updates if k not in data])
+            new = [k for k in updates if k not in data]
             if deletions < 0:
                 deletions = sum(1 for op in ops if op[0] == DELETE)
             if nbytes < 0:
@@ -80,6 +80,7 @@ class MemTable:
         # dict.update with bytes keys runs no Python code: the batch becomes visible
         # to readers atomically.
         data.update(updates)
+        self._pending.extend(new)  # after: a scan sorting them in finds their entries
         if not self.first_seq:
             self.first_seq = seq
         self.last_seq = seq + n - 1
@@ -95,10 +96,11 @@ class MemTable:
             k: (s, PUT if v is not None else DELETE, v)
             for s, (k, v) in enumerate(items.items(), seq)
         }
-        self._pending.extend([k for k in updates if k not in data])
+        new = [k for k in updates if k not in data]
         self.deletions += deletions
         self.approximate_size += nbytes + ENTRY_OVERHEAD * len(updates)
         data.update(updates)
+        self._pending.extend(new)  # after the entries, as in apply()
         if not self.first_seq:
             self.first_seq = seq
         self.last_seq = seq + len(updates) - 1
@@ -116,9 +118,11 @@ class MemTable:
 
     def _updates_slow(
         self, seq: int, ops: list[tuple[int, bytes, bytes | None]], keep_history: bool
-    ) -> dict[bytes, Entry]:
+    ) -> tuple[dict[bytes, Entry], list[bytes]]:
+        """(entries to add, the keys among them new to this memtable)."""
         data = self.data
         updates: dict[bytes, Entry] = {}
+        new: list[bytes] = []
         size = 0
         for kind, key, value in ops:
             if kind == RANGE_DELETE:
@@ -130,7 +134,7 @@ class MemTable:
                 if old is None:
                     old = data.get(key)
                     if old is None:
-                        self._pending.append(key)
+                        new.append(key)
                 if old is not None and keep_history:
                     self.history.setdefault(key, []).append(old)
                 updates[key] = (seq, kind, value)
@@ -139,17 +143,17 @@ class MemTable:
                 size += len(key) + (len(value) if value is not None else 0) + ENTRY_OVERHEAD
             seq += 1
         self.approximate_size += size
-        return updates
+        return updates, new
 
     def put(self, seq: int, key: bytes, value: bytes, keep_history: bool) -> None:
         """Single put (the hot path of apply)."""
         data = self.data
         old = data.get(key)
-        if old is None:
-            self._pending.append(key)
-        elif keep_history:
+        if old is not None and keep_history:
             self.history.setdefault(key, []).append(old)
         data[key] = (seq, PUT, value)
+        if old is None:  # after the entry: a scan sorting the key in must find it
+            self._pending.append(key)
         if not self.first_seq:
             self.first_seq = seq
         self.last_seq = seq

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from bisect import bisect_left, bisect_right
 from itertools import islice
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sortedcontainers import SortedList
@@ -70,3 +74,43 @@ def test_walk_over_sublists_matches_irange(keys, start, inclusive, limit, revers
     want = list(islice(it, limit))
     assert _walk(sl, start, inclusive, limit, reverse, end) == want
     assert len(sl._lists) > 1 or len(set(keys)) <= 2 * load  # the test reaches sublists
+
+
+@pytest.mark.parametrize("path", ["apply", "apply_items", "put"])
+def test_scan_never_sorts_in_a_key_before_its_entry(path: str) -> None:
+    """A writer adds a key's entry before queueing the key for the sorted view: a
+    reader sorting the queue in (entries_from on the active memtable) must find every
+    key's entry. Threads switch often; bounded by time and count."""
+    mem = MemTable(1)
+    stop = threading.Event()
+
+    def writer() -> None:
+        seq, g = 1, 0
+        while not stop.is_set() and g < 1_000_000:
+            keys = [b"m%08d" % (3 * g + i) for i in range(3)]
+            if path == "apply":
+                mem.apply(seq, [(PUT, k, b"x") for k in keys], keep_history=False)
+            elif path == "apply_items":
+                mem.apply_items(seq, dict.fromkeys(keys, b"x"), 30, 0)
+            else:
+                for i, k in enumerate(keys):
+                    mem.put(seq + i, k, b"x", keep_history=False)
+            seq += 3
+            g += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    t = threading.Thread(target=writer)
+    t.start()
+    reads = 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and reads < 200_000:
+            mem.entries_from(b"m", True, 3)
+            mem.entries_from(None, True, 2, reverse=True)
+            reads += 1
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old)
+    assert reads > 100
