@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import os
 import random
@@ -114,6 +115,13 @@ def child(path: str, workloads: list[str], n: int, memtable: int = 0) -> None:
             fn: Callable[..., Any] = getattr(db, method)
             for a in calls[: 2 * n]:
                 fn(*a)
+            # A full collection walks the whole heap (~10-15 M instructions here); when
+            # one falls inside the counted calls depends on every allocation before
+            # it, so a change that allocates less could count one more. Collected and
+            # frozen first, the heap before the calls is never walked again: what is
+            # counted is the calls' own allocation and collection work.
+            gc.collect()
+            gc.freeze()
             functools.reduce(lambda _, a: fn(*a), calls[2 * n :], None)
     finally:
         db.close()
