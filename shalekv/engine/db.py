@@ -393,13 +393,7 @@ class DB:
         same record format, so the same recovery; group commit (fsync=always) takes
         write(), and while a snapshot is live the memtable keeps overwritten versions."""
         if self._group_commit:
-            b = WriteBatch()
-            for k, v in items.items():
-                if v is None:
-                    b.delete(k)
-                else:
-                    b.put(k, v)
-            self.write(b)
+            self.write(WriteBatch().put_items(items))
             return
         if not items:
             return
@@ -1205,7 +1199,7 @@ class DB:
                 # first entry (the newest source), drop tombstones, zip the rest.
                 keys = list(map(_first, chunk))
                 if keys[0] != prev:
-                    if any(map(eq, keys, islice(keys, 1, None))):
+                    if _has_dup(keys):
                         newest = [True, *map(ne, keys, islice(keys, 1, None))]
                         chunk = list(compress(chunk, newest))
                         keys = list(compress(keys, newest))
@@ -1858,7 +1852,7 @@ class Snapshot:
 
 
 def _has_dup(keys: list[bytes]) -> bool:
-    """Does a sorted key list repeat a key (a table's older versions)?"""
+    """Does a sorted key list repeat a key (older versions, or a key in two sources)?"""
     return any(map(eq, keys, islice(keys, 1, None)))
 
 
@@ -1872,7 +1866,7 @@ def _head_result(
     if not entries:
         return [], []
     keys = list(map(_first, entries))
-    if parts > 1 and any(map(eq, keys, islice(keys, 1, None))):
+    if parts > 1 and _has_dup(keys):
         newest = [True, *map(ne, keys, islice(keys, 1, None))]  # each key's newest source
         entries = list(compress(entries, newest))
         keys = list(compress(keys, newest))

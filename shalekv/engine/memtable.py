@@ -280,10 +280,11 @@ def _walk(
     if start is None:
         p = i = 0
     else:
-        p = (bisect_left if inclusive else bisect_right)(maxes, start)
+        find = bisect_left if inclusive else bisect_right
+        p = find(maxes, start)
         if p == len(maxes):
             return []
-        i = (bisect_left if inclusive else bisect_right)(lists[p], start)
+        i = find(lists[p], start)
     out = lists[p][i : i + limit]
     while len(out) < limit and p + 1 < len(lists):
         p += 1

@@ -92,6 +92,15 @@ class WriteBatch:
         self.byte_size += len(start) + len(end) + 9
         return self
 
+    def put_items(self, items: dict[bytes, bytes | None]) -> WriteBatch:
+        """put() each key of items with its value, delete() those mapped to None."""
+        for k, v in items.items():
+            if v is None:
+                self.delete(k)
+            else:
+                self.put(k, v)
+        return self
+
     def extend(self, other: WriteBatch) -> None:
         """Append other's updates (group commit merges a group into one record)."""
         self.ops += other.ops

@@ -322,11 +322,7 @@ class Txn:
                 batch = WriteBatch()
                 for lo, hi in rdels:
                     batch.delete_range(lo, hi)
-                for k, v in pending.items():
-                    if v is not None:
-                        batch.put(k, v)
-                    else:
-                        batch.delete(k)
+                batch.put_items(pending)
                 counted = bool(counts)
                 for db, (dk, de) in counts.items():
                     c = store.counts[db]
