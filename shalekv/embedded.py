@@ -107,7 +107,7 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         encoding_errors: str = "strict",
         databases: int = 16,
         active_expiry: bool = True,
-        zset_rank_index_size: int = 32 << 20,
+        zset_rank_index_size: int = 128 << 20,
         _rank_bucket: int | None = None,
         _store: Store | None = None,
         **engine_options: Any,

@@ -187,10 +187,11 @@ _opt(
 _opt("databases", "16", _nonneg(parse_int), False, "Number of databases (SELECT 0..n-1).")
 _opt(
     "zset-rank-index-size",
-    "32mb",
+    "128mb",
     _nonneg(parse_memory),
     False,
-    "Memory for the rank indexes of big sorted sets (0: ranks are counted by scanning).",
+    "Memory for the rank and order indexes of big sorted sets (0: none, ranks are counted"
+    " by scanning).",
 )
 _opt(
     "block-cache-size",

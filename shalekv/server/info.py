@@ -187,6 +187,7 @@ def _rank_fields(s: Server) -> list[tuple[str, object]]:
         return []
     return [
         ("zset_rank_indexes", len(r)),
+        ("zset_order_indexes", r.ordered()),
         ("zset_rank_index_bytes", r.nbytes),
         ("zset_rank_index_builds", r.builds),
         ("zset_rank_index_mismatches", r.mismatches),

@@ -70,9 +70,15 @@ def snapshot(server: Server) -> dict[str, Any]:
         "keyspace_misses": store.keyspace_misses if store else 0,
         "expired_keys": store.expired_keys if store else 0,
         "ranks": (
-            (len(store.ranks), store.ranks.nbytes, store.ranks.builds, store.ranks.mismatches)
+            (
+                len(store.ranks),
+                store.ranks.ordered(),
+                store.ranks.nbytes,
+                store.ranks.builds,
+                store.ranks.mismatches,
+            )
             if store
-            else (0, 0, 0, 0)
+            else (0, 0, 0, 0, 0)
         ),
         "pubsub_channels": channels,
         "pubsub_patterns": patterns,
@@ -148,8 +154,9 @@ class ServerCollector(Collector):
             s["keyspace_misses"],
         )
         yield counter("expired_keys", "Keys deleted on expiry.", s["expired_keys"])
-        n, nbytes, builds, mismatches = s["ranks"]
+        n, ordered, nbytes, builds, mismatches = s["ranks"]
         yield gauge("zset_rank_indexes", "Sorted sets with a rank index in memory.", n)
+        yield gauge("zset_order_indexes", "Of those, sets whose whole order is in memory.", ordered)
         yield gauge("zset_rank_index_bytes", "Estimated memory of the rank indexes.", nbytes)
         yield counter("zset_rank_index_builds", "Rank indexes built by a scan of a set.", builds)
         yield counter(

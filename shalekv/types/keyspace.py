@@ -55,7 +55,7 @@ class Store:
         self,
         engine: DB,
         databases: int = 16,
-        rank_index_size: int = 32 << 20,
+        rank_index_size: int = 128 << 20,
         rank_bucket: int | None = None,
     ) -> None:
         self.engine = engine

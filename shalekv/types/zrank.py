@@ -17,16 +17,27 @@ writes up a counted tree to every ZADD/ZREM; the in-memory index costs a bisect 
 change, is rebuilt by one scan of the set after a restart or eviction, and its size is
 bounded (LRU over sets, `zset-rank-index-size`).
 
+A set whose entries fit in half the budget gets an `OrderIndex` instead (D21): the
+same buckets, each also holding its entries (the keys after the set's prefix, packed
+into one bytes object with their offsets, ~len + 4 bytes an entry). Ranks, the keys
+at a rank and short ranges by score or lex (ZRANGEBYSCORE ... LIMIT) are then bisects
+and slices in memory, no engine read. ZRANK builds an index on first use; range reads
+build an OrderIndex once a set's reads without one have cost about as much as the
+build (ski rental, `RankIndexes._ripe`).
+
 Exactness: an index describes committed engine state. The sorted-set code reports the
 score-index entries each transaction adds or removes (`Txn.index_deltas`); commit()
 hands the net changes to `RankIndexes.apply` after the batch is written, under the
 store lock that every command holds. Splitting a bucket re-counts it from the engine;
-a count that disagrees drops the index (rebuilt on next use) and is counted.
+a count that disagrees drops the index (rebuilt on next use) and is counted. An
+OrderIndex checks each change against its entries instead (an added key already there,
+a removed one missing: dropped the same way).
 """
 
 from __future__ import annotations
 
 import logging
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from itertools import accumulate
@@ -36,6 +47,7 @@ log = logging.getLogger(__name__)
 
 BUCKET = 32  # entries per bucket: split above 2x, merged with a neighbour below 1/2x
 GROUP = 64  # buckets per group: split above 2x, merged with a neighbour below 1/4x
+RIPE = 64  # a range read costs about what building an OrderIndex costs for RIPE entries
 # Estimated bytes per bucket besides its bound key: the bytes object's header, two list
 # slots and a share of the group lists.
 _BUCKET_OVERHEAD = 56
@@ -111,15 +123,20 @@ class RankIndex:
         # a bucket holds up to 2x its size: one short scan counts it when not settled
         return before + engine.count_keys(lo, key, 2 * self.bucket + 1)
 
-    def seek(self, r: int) -> tuple[bytes, int]:
-        """(a bucket's lower bound, entries to skip from it) of rank r, 0 <= r < total."""
+    def _position(self, r: int) -> tuple[int, int, int]:
+        """(group, bucket, entries before r in the bucket) of rank r, 0 <= r < total."""
         cum = list(accumulate(self.gtotal))
         g = min(bisect_right(cum, r), len(cum) - 1)
         r -= cum[g] - self.gtotal[g]
         counts = self.gcounts[g]
         cc = list(accumulate(counts))
         i = min(bisect_right(cc, r), len(cc) - 1)
-        return self.gbounds[g][i], r - (cc[i] - counts[i])
+        return g, i, r - (cc[i] - counts[i])
+
+    def seek(self, r: int) -> tuple[bytes, int]:
+        """(a bucket's lower bound, entries to skip from it) of rank r, 0 <= r < total."""
+        g, i, skip = self._position(r)
+        return self.gbounds[g][i], skip
 
     # ------------------------------------------------------------ changes
 
@@ -135,6 +152,11 @@ class RankIndex:
             self.gtotal[g] += d
             self.total += d
             touched.add(self.gbounds[g][i])
+        self._rebalance(engine, touched)
+
+    def _rebalance(self, engine: Any, touched: set[bytes]) -> None:
+        """Split the buckets (named by their bounds) that grew past 2x, merge the ones
+        that shrank below 1/2x."""
         for lo in sorted(touched, reverse=True):  # later buckets first: earlier stay put
             g, i = self._locate(lo)
             if self.gbounds[g][i] != lo:
@@ -159,12 +181,15 @@ class RankIndex:
         self.gbounds[g][i : i + 1] = [lo] + [keys[x] for x in cuts[1:-1]]
         self.gcounts[g][i : i + 1] = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
         if len(self.gbounds[g]) > 2 * GROUP:
-            bounds, counts = self.gbounds[g], self.gcounts[g]
-            h = len(bounds) // 2
-            self.gbounds[g : g + 1] = [bounds[:h], bounds[h:]]
-            self.gcounts[g : g + 1] = [counts[:h], counts[h:]]
-            self.gfirst[g : g + 1] = [bounds[0], bounds[h]]
-            self.gtotal[g : g + 1] = [sum(counts[:h]), sum(counts[h:])]
+            self._split_group(g)
+
+    def _split_group(self, g: int) -> None:
+        bounds, counts = self.gbounds[g], self.gcounts[g]
+        h = len(bounds) // 2
+        self.gbounds[g : g + 1] = [bounds[:h], bounds[h:]]
+        self.gcounts[g : g + 1] = [counts[:h], counts[h:]]
+        self.gfirst[g : g + 1] = [bounds[0], bounds[h]]
+        self.gtotal[g : g + 1] = [sum(counts[:h]), sum(counts[h:])]
 
     def _merge(self, g: int, i: int) -> None:
         """Fold a small bucket into a neighbour of its group (the next one into it, or
@@ -174,27 +199,251 @@ class RankIndex:
         if len(bounds) > 1:
             j = i + 1 if i + 1 < len(bounds) else i
             if counts[j - 1] + counts[j] <= 2 * self.bucket:
-                counts[j - 1] += counts[j]
-                del bounds[j], counts[j]
+                self._fold(g, j)
         if len(bounds) < GROUP // 4 and len(self.gbounds) > 1:
             h = g if g > 0 else 1  # fold group h into group h - 1
             if len(self.gbounds[h - 1]) + len(self.gbounds[h]) <= 2 * GROUP:
-                self.gbounds[h - 1] += self.gbounds[h]
-                self.gcounts[h - 1] += self.gcounts[h]
-                self.gtotal[h - 1] += self.gtotal[h]
-                del self.gbounds[h], self.gcounts[h], self.gfirst[h], self.gtotal[h]
+                self._fold_group(h)
+
+    def _fold(self, g: int, j: int) -> None:
+        """Bucket j of group g into bucket j - 1."""
+        counts = self.gcounts[g]
+        counts[j - 1] += counts[j]
+        del self.gbounds[g][j], counts[j]
+
+    def _fold_group(self, h: int) -> None:
+        """Group h into group h - 1."""
+        self.gbounds[h - 1] += self.gbounds[h]
+        self.gcounts[h - 1] += self.gcounts[h]
+        self.gtotal[h - 1] += self.gtotal[h]
+        del self.gbounds[h], self.gcounts[h], self.gfirst[h], self.gtotal[h]
+
+
+# An OrderIndex bucket's entries: its score-index keys without the set's prefix,
+# concatenated, and the offset where each starts plus the end offset. Two objects per
+# bucket, not one per entry: about len(entry) + 4 bytes an entry (a bytes object per
+# entry would cost ~len + 45).
+Run = tuple[bytes, "array[int]"]
+# Bytes per bucket besides the entries: the tuple, the bytes and array headers, a slot.
+_RUN_OVERHEAD = 56 + 33 + 80 + 8
+
+
+def _run(entries: list[bytes]) -> Run:
+    return b"".join(entries), array("I", accumulate(map(len, entries), initial=0))
+
+
+def _find(run: Run, s: bytes) -> int:
+    """How many entries of run are < s: a bisect over the offsets."""
+    blob, offs = run
+    lo, hi = 0, len(offs) - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if blob[offs[mid] : offs[mid + 1]] < s:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _entries(run: Run, a: int, b: int) -> list[bytes]:
+    blob, offs = run
+    return [blob[offs[x] : offs[x + 1]] for x in range(a, b)]
+
+
+class OrderIndex(RankIndex):
+    """A rank index whose buckets also hold their entries: the set's whole order in
+    memory (Redis's skiplist, as a bounded cache). Ranks, keys at a rank and short
+    ranges by score or lex are answered without an engine read; the buckets' entries
+    change with the same committed deltas, and a delta that does not fit them (an
+    added key already there, a removed one missing) is a Mismatch."""
+
+    __slots__ = ("gruns", "payload")
+
+    def __init__(
+        self, sp: bytes, end: bytes, counts: list[int], bucket: int, runs: list[Run]
+    ) -> None:
+        bounds = [sp] + [sp + r[0][: r[1][1]] for r in runs[1:]]  # each run's first key
+        super().__init__(sp, end, bounds, counts, bucket)
+        self.gruns = [runs[i : i + GROUP] for i in range(0, len(runs), GROUP)]
+        self.payload = sum(len(r[0]) for r in runs)
+
+    @classmethod
+    def build_order(
+        cls, engine: Any, sp: bytes, end: bytes, bucket: int, limit: int
+    ) -> OrderIndex | None:
+        """One scan of the set's index keeping every entry; None once past limit bytes."""
+        ls = len(sp)
+        per = _bucket_bytes(sp) + _RUN_OVERHEAD + 4 * bucket
+        runs: list[Run] = []
+        pend: list[bytes] = []
+        size = 0
+        for keys in engine.key_chunks(sp, end):
+            pend += [k[ls:] for k in keys]
+            full = len(pend) - len(pend) % bucket
+            for a in range(0, full, bucket):
+                run = _run(pend[a : a + bucket])
+                runs.append(run)
+                size += len(run[0]) + per
+            del pend[:full]
+            if size > limit:
+                return None
+        if pend or not runs:
+            runs.append(_run(pend))
+        return cls(sp, end, [len(r[1]) - 1 for r in runs], bucket, runs)
+
+    def nbytes(self) -> int:
+        return (
+            self.buckets * (_bucket_bytes(self.sp) + _RUN_OVERHEAD) + self.payload + 4 * self.total
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def _at(self, key: bytes) -> tuple[int, int, int]:
+        """(group, bucket, entries before key in the bucket) of the first entry >= key
+        (key >= sp; the set's end, or past it, is after the last entry)."""
+        if key >= self.end:
+            g = len(self.gruns) - 1
+            i = len(self.gruns[g]) - 1
+            return g, i, len(self.gruns[g][i][1]) - 1
+        g, i = self._locate(key)
+        return g, i, _find(self.gruns[g][i], key[len(self.sp) :])
+
+    def rank_of(self, engine: Any, key: bytes) -> int:
+        g, i, j = self._at(key)
+        return sum(self.gtotal[:g]) + sum(self.gcounts[g][:i]) + j
+
+    def seek(self, r: int) -> tuple[bytes, int]:
+        """(the key at rank r, 0)."""
+        return self.keys_at(r, 1)[0], 0
+
+    def keys_at(self, r: int, n: int) -> list[bytes]:
+        """Up to n keys from rank r on, 0 <= r < total."""
+        return self._forward(*self._position(r), n)
+
+    def keys_from(self, key: bytes, n: int) -> list[bytes]:
+        """Up to n keys >= key, in order."""
+        return self._forward(*self._at(key), n)
+
+    def keys_before(self, key: bytes, n: int) -> list[bytes]:
+        """Up to n keys < key, nearest first."""
+        g, i, j = self._at(key)
+        sp, gruns = self.sp, self.gruns
+        out: list[bytes] = []
+        while True:
+            blob, offs = gruns[g][i]
+            start = max(0, j - (n - len(out)))
+            out += [sp + blob[offs[x] : offs[x + 1]] for x in range(j - 1, start - 1, -1)]
+            if len(out) >= n:
+                return out
+            if i == 0:
+                if g == 0:
+                    return out
+                g -= 1
+                i = len(gruns[g])
+            i -= 1
+            j = len(gruns[g][i][1]) - 1
+
+    def _forward(self, g: int, i: int, j: int, n: int) -> list[bytes]:
+        """Up to n keys from entry j of bucket i of group g on."""
+        sp, gruns = self.sp, self.gruns
+        out: list[bytes] = []
+        while True:
+            blob, offs = gruns[g][i]
+            stop = min(len(offs) - 1, j + n - len(out))
+            out += [sp + blob[offs[x] : offs[x + 1]] for x in range(j, stop)]
+            if len(out) >= n:
+                return out
+            j = 0
+            i += 1
+            if i == len(gruns[g]):
+                g += 1
+                i = 0
+                if g == len(gruns):
+                    return out
+
+    # ------------------------------------------------------------ changes
+
+    def apply(self, engine: Any, deltas: dict[bytes, int]) -> None:
+        ls = len(self.sp)
+        touched: set[bytes] = set()
+        for key, d in deltas.items():
+            if not d:
+                continue
+            g, i = self._locate(key)
+            runs = self.gruns[g]
+            run = runs[i]
+            blob, offs = run
+            s = key[ls:]
+            j = _find(run, s)
+            there = j < len(offs) - 1 and blob[offs[j] : offs[j + 1]] == s
+            n = len(s)
+            if d == 1 and not there:
+                o = offs[j]
+                runs[i] = (
+                    blob[:o] + s + blob[o:],
+                    offs[: j + 1] + array("I", [x + n for x in offs[j:]]),
+                )
+                self.payload += n
+            elif d == -1 and there:
+                runs[i] = (
+                    blob[: offs[j]] + blob[offs[j + 1] :],
+                    offs[: j + 1] + array("I", [x - n for x in offs[j + 2 :]]),
+                )
+                self.payload -= n
+            else:
+                raise Mismatch(f"change {d:+d} of an entry {'' if there else 'not '}indexed")
+            self.gcounts[g][i] += d
+            self.gtotal[g] += d
+            self.total += d
+            touched.add(self.gbounds[g][i])
+        self._rebalance(engine, touched)
+
+    def _split(self, engine: Any, g: int, i: int) -> None:
+        c = self.gcounts[g][i]
+        entries = _entries(self.gruns[g][i], 0, c)
+        parts = c // self.bucket
+        cuts = [c * j // parts for j in range(parts + 1)]
+        pairs = list(zip(cuts, cuts[1:], strict=False))
+        self.gruns[g][i : i + 1] = [_run(entries[a:b]) for a, b in pairs]
+        self.gbounds[g][i + 1 : i + 1] = [self.sp + entries[a] for a, _ in pairs[1:]]
+        self.gcounts[g][i : i + 1] = [b - a for a, b in pairs]
+        if len(self.gbounds[g]) > 2 * GROUP:
+            self._split_group(g)
+
+    def _split_group(self, g: int) -> None:
+        runs = self.gruns[g]
+        h = len(runs) // 2
+        self.gruns[g : g + 1] = [runs[:h], runs[h:]]
+        super()._split_group(g)
+
+    def _fold(self, g: int, j: int) -> None:
+        runs = self.gruns[g]
+        (b1, o1), (b2, o2) = runs[j - 1], runs[j]
+        n = len(b1)
+        runs[j - 1] = (b1 + b2, o1 + array("I", [x + n for x in o2[1:]]))
+        del runs[j]
+        super()._fold(g, j)
+
+    def _fold_group(self, h: int) -> None:
+        self.gruns[h - 1] += self.gruns[h]
+        del self.gruns[h]
+        super()._fold_group(h)
 
 
 class RankIndexes:
     """The store's rank indexes, least recently used evicted past max_bytes. A set too
     big for a quarter of the budget at the base bucket size gets bigger buckets."""
 
-    def __init__(self, engine: Any, max_bytes: int = 32 << 20, bucket: int = BUCKET) -> None:
+    def __init__(self, engine: Any, max_bytes: int = 128 << 20, bucket: int = BUCKET) -> None:
         self.engine = engine
         self.max_bytes = max_bytes
         self.bucket = bucket
+        self.order_bytes = max_bytes // 2  # the most one OrderIndex may take
         self._idx: OrderedDict[bytes, RankIndex] = OrderedDict()
         self._sizes: dict[bytes, int] = {}
+        # Sets found too big for an OrderIndex (insertion order: the oldest forgotten)
+        self._unordered: dict[bytes, None] = {}
+        self._reads: dict[bytes, int] = {}  # range reads that found no index, per set
         self.nbytes = 0
         self.builds = 0
         self.mismatches = 0
@@ -203,21 +452,38 @@ class RankIndexes:
     def __len__(self) -> int:
         return len(self._idx)
 
+    def ordered(self) -> int:
+        """How many of the indexes keep their set's order (OrderIndex)."""
+        return sum(isinstance(i, OrderIndex) for i in self._idx.values())
+
     def min_count(self) -> int:
         """Smaller sets are counted by scanning (no index is worth it)."""
         return 2 * self.bucket
 
-    def get(self, sp: bytes, end: bytes, committed: int) -> RankIndex | None:
+    def get(
+        self, sp: bytes, end: bytes, committed: int, order_only: bool = False
+    ) -> RankIndex | None:
         """sp's index, built if missing; committed is the set's committed size (a check:
-        an index whose total differs is rebuilt). None when disabled (max_bytes 0)."""
+        an index whose total differs is rebuilt). A set whose entries fit in half the
+        budget gets an OrderIndex, a bigger one bucket counts; order_only builds only
+        the former (range reads: counts do not help them). None when disabled
+        (max_bytes 0)."""
         if self.max_bytes <= 0:
             return None
         idx = self.peek(sp, committed)
         if idx is not None:
             return idx
-        per = _bucket_bytes(sp)
-        bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
-        idx = RankIndex.build(self.engine, sp, end, bucket)
+        if order_only and (sp in self._unordered or not self._ripe(sp, committed)):
+            return None
+        idx = None
+        if sp not in self._unordered:
+            idx = self._build_order(sp, end, committed)
+        if idx is None:
+            if order_only:
+                return None
+            per = _bucket_bytes(sp)
+            bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
+            idx = RankIndex.build(self.engine, sp, end, bucket)
         self.builds += 1
         if idx.total != committed:
             # The engine holds another count than the caller worked out from the set's
@@ -227,6 +493,41 @@ class RankIndexes:
         self._idx[sp] = idx
         self._account(sp, idx)
         return idx
+
+    def _ripe(self, sp: bytes, committed: int) -> bool:
+        """Whether range reads of set sp that found no index have by now cost about what
+        building its OrderIndex costs (ski rental: never more than twice the better
+        choice made knowing the future). A short range read costs about a scan of 64
+        entries, the build one entry each: ripe after committed / 64 reads. Counted
+        for the last 4096 sets read so."""
+        reads = self._reads
+        n = reads.pop(sp, 0) + 1
+        if n * RIPE >= committed:
+            return True
+        if len(reads) >= 4096:
+            reads.pop(next(iter(reads)))
+        reads[sp] = n
+        return False
+
+    def _build_order(self, sp: bytes, end: bytes, committed: int) -> OrderIndex | None:
+        """An OrderIndex when the set's entries look like they fit in half the budget
+        (measured on its first keys, then while scanning); else None, and the set is
+        remembered as too big until its index is dropped."""
+        limit = self.order_bytes
+        if limit <= 0:
+            return None
+        bucket = 2 * self.bucket  # entries are in memory: a bucket costs no engine scan
+        first = self.engine.head_keys(sp, end, 64)
+        per_entry = sum(map(len, first)) / max(len(first), 1) - len(sp) + 4
+        per_bucket = _bucket_bytes(sp) + _RUN_OVERHEAD
+        if committed * per_entry + committed / bucket * per_bucket <= limit:
+            idx = OrderIndex.build_order(self.engine, sp, end, bucket, limit)
+            if idx is not None:
+                return idx
+        if len(self._unordered) >= 1024:
+            self._unordered.pop(next(iter(self._unordered)))
+        self._unordered[sp] = None
+        return None
 
     def peek(self, sp: bytes, committed: int) -> RankIndex | None:
         """sp's index if there is one (and it agrees with the committed size)."""
@@ -256,6 +557,9 @@ class RankIndexes:
                 continue
             if idx.total <= 0:
                 self.drop(sp)
+            elif isinstance(idx, OrderIndex) and idx.nbytes() > self.order_bytes:
+                self.drop(sp)  # grew past its share: rebuilt with counts when next used
+                self._unordered[sp] = None
             else:
                 self._account(sp, idx)
 
@@ -265,6 +569,8 @@ class RankIndexes:
 
     def clear(self) -> None:
         self._idx.clear()
+        self._unordered.clear()
+        self._reads.clear()
         self._sizes.clear()
         self.nbytes = 0
 

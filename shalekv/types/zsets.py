@@ -10,7 +10,8 @@ Redis's listpack encoding does (double2ll), so a score decoded from the index is
 
 Ranks: a big set gets an in-memory order-statistics index over its score index
 (types/zrank.py), so ZRANK, ZCOUNT, ZLEXCOUNT and ranges by rank cost O(log N) plus one
-scan of at most two buckets. Every score-index key added or removed here is counted in
+scan of at most two buckets; a set whose order fits in half the index budget keeps it
+all in memory (OrderIndex: ranks and short ranges by score, lex or rank read no engine). Every score-index key added or removed here is counted in
 the transaction (`Txn.index_deltas`), which keeps the index exact at commit; a small
 set, or one this transaction wrote otherwise (COPY, RENAME), is counted by scanning the
 range and its complement side by side, stopping at the shorter one (O(min(M, N - M))).
@@ -20,6 +21,7 @@ Thread-safety: callers hold the store lock (one `Txn`).
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import chain, islice
 
@@ -27,7 +29,7 @@ from shalekv.errors import ZSET_NAN, ResponseError, WrongTypeError
 from shalekv.types import encoding as enc
 from shalekv.types.collection import clamp_range
 from shalekv.types.keyspace import Txn
-from shalekv.types.zrank import RankIndex
+from shalekv.types.zrank import OrderIndex, RankIndex
 
 ZSET = enc.ZSET
 _COLL = enc.COLL
@@ -199,10 +201,13 @@ def card(t: Txn, db: int, key: bytes) -> int:
 # ---------------------------------------------------------------- counting
 
 
-def _ranks(t: Txn, z: _Z, build: bool) -> tuple[RankIndex, dict[bytes, int]] | None:
-    """z's rank index (built if missing and build) and this transaction's live changes
-    to its score index, which callers add on top; None for a small set, a disabled
-    index, or when this transaction wrote the index in a way it cannot account for."""
+def _ranks(
+    t: Txn, z: _Z, build: bool, order_only: bool = False
+) -> tuple[RankIndex, dict[bytes, int]] | None:
+    """z's rank index (built if missing and build; only an OrderIndex with order_only)
+    and this transaction's live changes to its score index, which callers add on top;
+    None for a small set, a disabled index, or when this transaction wrote the index in
+    a way it cannot account for."""
     ranks = t.store.ranks
     if z.count < ranks.min_count():
         return None
@@ -218,8 +223,30 @@ def _ranks(t: Txn, z: _Z, build: bool) -> tuple[RankIndex, dict[bytes, int]] | N
         return None
     live = {k: v for k, v in d.items() if v} if d else {}
     committed = z.count - sum(live.values())
-    idx = ranks.get(sp, end, committed) if build else ranks.peek(sp, committed)
+    idx = ranks.get(sp, end, committed, order_only) if build else ranks.peek(sp, committed)
     return None if idx is None else (idx, live)
+
+
+def _ordered(
+    t: Txn, z: _Z, lo: bytes, hi: bytes, n: int, reverse: bool, build: bool = True
+) -> list[bytes] | None:
+    """Up to n index keys of [lo, hi) (the last n, nearest first, with reverse) from
+    the set's order in memory, no engine read; None when it has no OrderIndex this
+    transaction can use (a small or too big set, one not read often enough yet, or
+    changes of its own to the set). build: this read counts towards building one."""
+    r = _ranks(t, z, build, True)
+    if r is None or r[1]:
+        return None
+    idx = r[0]
+    if not isinstance(idx, OrderIndex):
+        return None
+    if reverse:
+        keys = idx.keys_before(hi, n)
+        while keys and keys[-1] < lo:
+            keys.pop()
+        return keys
+    keys = idx.keys_from(lo, n)
+    return keys if not keys or keys[-1] < hi else keys[: bisect_left(keys, hi)]
 
 
 def _before(live: dict[bytes, int], key: bytes) -> int:
@@ -347,12 +374,16 @@ def _lte_max(v: bytes, r: LexRange) -> bool:
     return v < mx if r[3] else v <= mx
 
 
-def _uniform_score(t: Txn, sp: bytes) -> bytes | None:
+def _uniform_score(t: Txn, z: _Z) -> bytes | None:
     """The encoded score every member shares, or None if they differ."""
+    sp = z.sp
     end = _end(sp)
-    first = next(t.scan(sp, end), None)
-    last = next(t.scan(sp, end, True), None)
-    if first is None or last is None:
+    first = _ordered(t, z, sp, end, 1, False, False)
+    if first is not None:
+        last = _ordered(t, z, sp, end, 1, True, False)
+    else:
+        first, last = t.head(sp, end, 1), t.head(sp, end, 1, True)
+    if not first or not last:
         return None
     n = len(sp)
     s = first[0][n : n + 8]
@@ -372,7 +403,7 @@ def _lex_keys(
     sp = z.sp
     n = len(sp)
     stop = None if limit < 0 else offset + limit
-    s = _uniform_score(t, sp)
+    s = _uniform_score(t, z)
     if s is not None:
         base = sp + s
         mn, minex, mx, maxex = r
@@ -382,6 +413,10 @@ def _lex_keys(
         hi = _end(base) if isinstance(mx, int) else base + mx + (b"" if maxex else b"\x00")
         if lo >= hi:
             return []
+        if 0 <= limit <= _SHORT and offset <= _SHORT:
+            keys = _ordered(t, z, lo, hi, offset + limit, reverse)
+            if keys is not None:
+                return keys[offset:]
         return [k for k, _ in islice(t.scan(lo, hi, reverse), offset, stop)]
     # Mixed scores: zzlIsInLexRange, then zzl{First,Last}InLexRange and the walk.
     end = _end(sp)
@@ -414,7 +449,7 @@ def lexcount(t: Txn, db: int, key: bytes, r: LexRange) -> int:
     z = _load(t, db, key)
     if z is None or _lex_empty(r):
         return 0
-    s = _uniform_score(t, z.sp)
+    s = _uniform_score(t, z)
     if s is None:
         return len(_lex_keys(t, z, r, False))
     base = z.sp + s
@@ -441,7 +476,11 @@ def _rank_keys(t: Txn, z: _Z, start: int, end: int, reverse: bool) -> list[bytes
     fs, fe = (n - 1 - end, n - 1 - start) if reverse else (start, end)
     sp = z.sp
     ri = _ranks(t, z, min(fs, n - 1 - fe) > 4 * t.store.ranks.bucket)
-    if ri is not None and not ri[1]:
+    if ri is not None and not ri[1] and isinstance(ri[0], OrderIndex) and fe - fs < _SHORT:
+        keys = ri[0].keys_at(fs, fe - fs + 1)
+        if reverse:
+            keys.reverse()
+    elif ri is not None and not ri[1]:
         lo, skip = ri[0].seek(fs)
         if fe - fs < _SHORT:
             keys = t.head(lo, _end(sp), skip + fe - fs + 1)[skip:]
@@ -477,7 +516,10 @@ def _score_keys(
     if b is None:
         return []
     if 0 <= limit <= _SHORT and offset <= _SHORT:
-        return t.head(b[0], b[1], offset + limit, reverse)[offset:]
+        keys = _ordered(t, z, b[0], b[1], offset + limit, reverse)
+        if keys is None:
+            keys = t.head(b[0], b[1], offset + limit, reverse)
+        return keys[offset:]
     stop = None if limit < 0 else offset + limit
     return [k for k, _ in islice(t.scan(b[0], b[1], reverse), offset, stop)]
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
-from shalekv.types.zrank import GROUP, RankIndex, RankIndexes
+from shalekv.types.zrank import GROUP, Mismatch, OrderIndex, RankIndex, RankIndexes, _entries
 from tests.types.differential import Pair
 
 SP = b"S-prefix|"
@@ -41,6 +41,9 @@ class ListEngine:
     def head(self, lo: bytes, hi: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
         ks = self._range(lo, hi)[:n]
         return ks, [b""] * len(ks)
+
+    def head_keys(self, lo: bytes, hi: bytes, n: int) -> list[bytes]:
+        return self._range(lo, hi)[:n]
 
     def count_keys(self, lo: bytes, hi: bytes, expect: int) -> int:
         return len(self._range(lo, hi))
@@ -103,6 +106,100 @@ def test_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]
         _check(idx, eng)
 
 
+def _check_order(idx: OrderIndex, eng: ListEngine) -> None:
+    """An OrderIndex is a RankIndex whose buckets hold exactly the engine's keys, and
+    its reads (ranks, keys at a rank, keys from or before a key) read no engine."""
+    _check(idx, eng)
+    keys = eng.keys
+    flat = [b for g in idx.gbounds for b in g]
+    runs = [r for g in idx.gruns for r in g]
+    assert len(runs) == len(flat) and [len(g) for g in idx.gruns] == list(map(len, idx.gbounds))
+    for i, run in enumerate(runs):
+        nxt = flat[i + 1] if i + 1 < len(flat) else END
+        assert [SP + e for e in _entries(run, 0, len(run[1]) - 1)] == eng._range(flat[i], nxt)
+    assert idx.payload == sum(len(k) - len(SP) for k in keys)
+    eng.scanned = 0
+    rng = random.Random(len(keys) * 7 + 1)
+    for _ in range(30):
+        k = _key(rng.randrange(2100)) + rng.choice([b"", b"\x00", b"x"])
+        n = rng.randrange(1, 12)
+        at = bisect_left(keys, k)
+        assert idx.rank_of(None, k) == at
+        assert idx.keys_from(k, n) == keys[at : at + n]
+        assert idx.keys_before(k, n) == keys[max(0, at - n) : at][::-1]
+        if keys:
+            r = rng.randrange(len(keys))
+            assert idx.keys_at(r, n) == keys[r : r + n]
+            assert idx.seek(r) == (keys[r], 0)
+    assert idx.keys_from(SP, len(keys) + 5) == keys
+    assert idx.keys_before(END, len(keys) + 5) == keys[::-1]
+    assert eng.scanned == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    initial=st.integers(0, 300),
+    bucket=st.sampled_from([1, 2, 3, 8]),
+    batches=st.lists(
+        st.lists(st.tuples(st.booleans(), st.integers(0, 2000)), max_size=60), max_size=25
+    ),
+)
+def test_order_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]) -> None:
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(0, 2 * initial, 2)]
+    idx = OrderIndex.build_order(eng, SP, END, bucket, 1 << 30)
+    assert idx is not None
+    _check_order(idx, eng)
+    for batch in batches:
+        present = set(eng.keys)
+        deltas: dict[bytes, int] = {}
+        for add, i in batch:
+            k = _key(i)
+            if add and k not in present:
+                present.add(k)
+                deltas[k] = deltas.get(k, 0) + 1
+            elif not add and k in present:
+                present.discard(k)
+                deltas[k] = deltas.get(k, 0) - 1
+        eng.keys = sorted(present)
+        idx.apply(eng, deltas)
+        _check_order(idx, eng)
+
+
+def test_order_index_mismatches_and_budget() -> None:
+    """A change that does not fit the entries is a Mismatch (the index is dropped);
+    a set too big for half the budget gets bucket counts and is remembered as such;
+    an OrderIndex that grows past its share is dropped."""
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(0, 400, 2)]
+    idx = OrderIndex.build_order(eng, SP, END, 4, 1 << 20)
+    assert idx is not None
+    for bad in ({_key(2): 1}, {_key(3): -1}, {_key(5): 2}):
+        with pytest.raises(Mismatch):
+            idx.apply(eng, bad)
+        idx = OrderIndex.build_order(eng, SP, END, 4, 1 << 20)
+        assert idx is not None
+    assert OrderIndex.build_order(eng, SP, END, 4, 1000) is None  # past its limit
+    ranks = RankIndexes(eng, max_bytes=60_000, bucket=2)
+    for _ in range(3):  # range reads: ripe after 200 / RIPE of them
+        assert ranks.get(SP, END, 200, order_only=True) is None
+    assert isinstance(ranks.get(SP, END, 200, order_only=True), OrderIndex)
+    ranks.drop(SP)
+    assert isinstance(ranks.get(SP, END, 200), OrderIndex)  # ZRANK: built at once
+    size = ranks.nbytes
+    assert 200 * (6 + 4) < size <= ranks.order_bytes
+    grow = {_key(i) + b"-a-longer-member" * 8: 1 for i in range(0, 400, 2)}
+    eng.keys = sorted([*eng.keys, *grow])
+    ranks.apply({SP: grow})
+    assert len(ranks) == 0  # grew past half the budget: dropped ...
+    idx2 = ranks.get(SP, END, 400)
+    assert type(idx2) is RankIndex  # ... and counted from then on
+    assert ranks.get(SP, END, 400, order_only=True) is idx2
+    ranks.drop(SP)
+    assert ranks.get(SP, END, 400, order_only=True) is None  # remembered: no scan
+    assert len(ranks) == 0
+
+
 def test_reads_scan_at_most_two_buckets() -> None:
     eng = ListEngine()
     eng.keys = [_key(i) for i in range(100_000)]
@@ -140,14 +237,16 @@ def test_budget_evicts_and_widens_buckets() -> None:
 # ---------------------------------------------------------------- through the commands
 
 
-@pytest.fixture(scope="module")
-def small_buckets(tmp_path_factory: pytest.TempPathFactory) -> Any:
+@pytest.fixture(scope="module", params=["order", "counts"])
+def small_buckets(tmp_path_factory: pytest.TempPathFactory, request: Any) -> Any:
     db = shalekv.open(
         str(tmp_path_factory.mktemp("zrank")),
         compaction_workers=0,
         active_expiry=False,
         _rank_bucket=2,  # sets above 4 members use the index; 5+ members split buckets
     )
+    if request.param == "counts":
+        db.store.ranks.order_bytes = 0  # no set's order in memory: bucket counts only
     yield db
     db.close()
 
@@ -178,6 +277,9 @@ READ = st.one_of(
     st.tuples(st.just("zrange"), RANKS, RANKS),
     st.tuples(st.just("zrevrange"), RANKS, RANKS),
     st.tuples(st.just("zcount"), BOUNDS, BOUNDS),
+    # zrangebyscore(name, min, max, start, num), zrevrangebyscore(name, max, min, ...)
+    st.tuples(st.just("zrangebyscore"), BOUNDS, BOUNDS, st.integers(0, 6), st.integers(0, 9)),
+    st.tuples(st.just("zrevrangebyscore"), BOUNDS, BOUNDS, st.integers(0, 6), st.integers(0, 9)),
 )
 STEP = st.one_of(
     st.tuples(st.just("one"), WRITE),
@@ -252,6 +354,66 @@ def test_index_is_used_and_kept(rpair: Pair) -> None:
         rpair.same("zrank", "z", m)
     assert ranks.builds == before + 1
     assert ranks.mismatches == 0
+    kinds = {type(i) for i in ranks._idx.values()}
+    assert kinds == ({RankIndex} if ranks.order_bytes == 0 else {OrderIndex})
+
+
+def test_ranges_read_the_order_in_memory(rpair: Pair) -> None:
+    """ZRANGEBYSCORE/ZREVRANGEBYSCORE/ZRANGEBYLEX ... LIMIT on a big set build its
+    OrderIndex (when it may have one) and answer from it, no engine read, as Redis
+    does, also inside MULTI after the transaction's own writes (then from the engine)."""
+    db = rpair.shale
+    ranks = db.store.ranks
+    rpair.same("zadd", "z", {f"m{i:03d}": i // 3 for i in range(300)})
+    rpair.same("zadd", "lex", {f"m{i:03d}": 0 for i in range(300)})
+    before = ranks.builds
+    for _ in range(4):  # reads of a 300-member set find no index: ripe after 300 / 64
+        rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)
+        rpair.same("zrevrangebylex", "lex", "+", "-", 0, 1)  # checks first, last: 2 reads
+    assert ranks.builds == before and len(ranks) == 0
+    rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)  # the fifth builds ...
+    rpair.same("zrangebylex", "lex", "-", "+", 0, 1)
+    assert ranks.builds == before + (2 if ranks.order_bytes else 0)
+    before = ranks.builds
+    engine = db.store.engine
+    ranged = 0
+
+    def counting(method: Any) -> Any:
+        def call(*args: Any, **kw: Any) -> Any:
+            nonlocal ranged
+            ranged += 1
+            return method(*args, **kw)
+
+        return call
+
+    for name in ("head_keys", "head", "items", "collect", "chunks", "key_chunks"):
+        setattr(engine, name, counting(getattr(engine, name)))
+    for lo in ("-inf", "0", "(17", "40", "99", "(99", "+inf"):
+        rpair.same("zrangebyscore", "z", lo, "+inf", 0, 10, withscores=True)
+        rpair.same("zrangebyscore", "z", lo, "(60", 3, 10)
+        rpair.same("zrevrangebyscore", "z", "+inf", lo, 0, 10, withscores=True)
+        rpair.same("zrevrangebyscore", "z", "(60", lo, 2, 7)
+    for lo, hi in (("-", "+"), ("[m100", "(m105"), ("(m298", "+"), ("[m5", "[m9")):
+        rpair.same("zrangebylex", "lex", lo, hi, 0, 10)
+        rpair.same("zrevrangebylex", "lex", hi, lo, 1, 10)
+    for name in ("head_keys", "head", "items", "collect", "chunks", "key_chunks"):
+        delattr(engine, name)
+    # ... the others read no engine range; with counts only, every one scans.
+    if ranks.order_bytes:
+        assert ranks.builds == before and ranged == 0
+    else:
+        assert ranged >= 28 + 8
+    with db.pipeline() as p, rpair.real.pipeline() as q:
+        for x in (p, q):
+            x.zadd("z", {"new": 10.5, "m031": 99})
+            x.zrangebyscore("z", 10, "+inf", 0, 5, withscores=True)
+            x.zrem("z", "new")
+            x.zrevrangebyscore("z", "+inf", 98, 0, 5)
+        assert p.execute() == q.execute()
+    rpair.same("zrangebyscore", "z", 10, "+inf", 0, 5, withscores=True)
+    rpair.same("zrange", "z", 95, 105, withscores=True)
+    assert ranks.mismatches == 0
+    assert ranks.builds == before or not ranks.order_bytes  # ZRANGE by rank builds counts
 
 
 def test_writes_the_index_cannot_see(rpair: Pair) -> None:
