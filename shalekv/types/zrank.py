@@ -23,7 +23,7 @@ into one bytes object with their offsets, ~len + 4 bytes an entry). Ranks, the k
 at a rank and short ranges by score or lex (ZRANGEBYSCORE ... LIMIT) are then bisects
 and slices in memory, no engine read. ZRANK builds an index on first use; range reads
 build an OrderIndex once a set's reads without one have cost about as much as the
-build (ski rental, `RankIndexes._ripe`).
+build (ski rental, `RankIndexes.ripe`).
 
 Exactness: an index describes committed engine state. The sorted-set code reports the
 score-index entries each transaction adds or removes (`Txn.index_deltas`); commit()
@@ -66,7 +66,17 @@ class Mismatch(Exception):
 class RankIndex:
     """Bucket bounds and counts of one sorted set version's score index [sp, end)."""
 
-    __slots__ = ("sp", "end", "bucket", "gfirst", "gtotal", "gbounds", "gcounts", "total")
+    __slots__ = (
+        "sp",
+        "end",
+        "bucket",
+        "gfirst",
+        "gtotal",
+        "gbounds",
+        "gcounts",
+        "total",
+        "buckets",
+    )
 
     def __init__(self, sp: bytes, end: bytes, bounds: list[bytes], counts: list[int], bucket: int):
         self.sp = sp
@@ -77,6 +87,7 @@ class RankIndex:
         self.gfirst = [b[0] for b in self.gbounds]
         self.gtotal = [sum(c) for c in self.gcounts]
         self.total = sum(counts)
+        self.buckets = len(bounds)
 
     @classmethod
     def build(cls, engine: Any, sp: bytes, end: bytes, bucket: int) -> RankIndex:
@@ -90,10 +101,6 @@ class RankIndex:
         counts = [bucket] * len(bounds)
         counts[-1] = total - bucket * (len(bounds) - 1)
         return cls(sp, end, bounds, counts, bucket)
-
-    @property
-    def buckets(self) -> int:
-        return sum(map(len, self.gbounds))
 
     def nbytes(self) -> int:
         """Estimated memory: bound keys (about as long as the set's index keys) and
@@ -143,15 +150,18 @@ class RankIndex:
     def apply(self, engine: Any, deltas: dict[bytes, int]) -> None:
         """Committed changes: +1 for an index key added, -1 for one removed. Buckets
         that grew past 2x or shrank below 1/2x are split (re-counted) or merged."""
-        touched: set[bytes] = set()
+        touched: set[bytes] = set()  # bounds of the buckets to split or merge
+        lo, hi = self.bucket // 2, 2 * self.bucket
         for key, d in deltas.items():
             if not d:
                 continue
             g, i = self._locate(key)
-            self.gcounts[g][i] += d
+            counts = self.gcounts[g]
+            counts[i] += d
             self.gtotal[g] += d
             self.total += d
-            touched.add(self.gbounds[g][i])
+            if not lo <= counts[i] <= hi:  # its last change leaves it out of range
+                touched.add(self.gbounds[g][i])
         self._rebalance(engine, touched)
 
     def _rebalance(self, engine: Any, touched: set[bytes]) -> None:
@@ -180,6 +190,7 @@ class RankIndex:
         # keys[0] >= lo, so every new bound is above lo and they are strictly rising.
         self.gbounds[g][i : i + 1] = [lo] + [keys[x] for x in cuts[1:-1]]
         self.gcounts[g][i : i + 1] = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
+        self.buckets += parts - 1
         if len(self.gbounds[g]) > 2 * GROUP:
             self._split_group(g)
 
@@ -210,6 +221,7 @@ class RankIndex:
         counts = self.gcounts[g]
         counts[j - 1] += counts[j]
         del self.gbounds[g][j], counts[j]
+        self.buckets -= 1
 
     def _fold_group(self, h: int) -> None:
         """Group h into group h - 1."""
@@ -366,6 +378,7 @@ class OrderIndex(RankIndex):
     def apply(self, engine: Any, deltas: dict[bytes, int]) -> None:
         ls = len(self.sp)
         touched: set[bytes] = set()
+        lo, hi = self.bucket // 2, 2 * self.bucket
         for key, d in deltas.items():
             if not d:
                 continue
@@ -392,10 +405,12 @@ class OrderIndex(RankIndex):
                 self.payload -= n
             else:
                 raise Mismatch(f"change {d:+d} of an entry {'' if there else 'not '}indexed")
-            self.gcounts[g][i] += d
+            counts = self.gcounts[g]
+            counts[i] += d
             self.gtotal[g] += d
             self.total += d
-            touched.add(self.gbounds[g][i])
+            if not lo <= counts[i] <= hi:
+                touched.add(self.gbounds[g][i])
         self._rebalance(engine, touched)
 
     def _split(self, engine: Any, g: int, i: int) -> None:
@@ -407,6 +422,7 @@ class OrderIndex(RankIndex):
         self.gruns[g][i : i + 1] = [_run(entries[a:b]) for a, b in pairs]
         self.gbounds[g][i + 1 : i + 1] = [self.sp + entries[a] for a, _ in pairs[1:]]
         self.gcounts[g][i : i + 1] = [b - a for a, b in pairs]
+        self.buckets += parts - 1
         if len(self.gbounds[g]) > 2 * GROUP:
             self._split_group(g)
 
@@ -452,6 +468,10 @@ class RankIndexes:
     def __len__(self) -> int:
         return len(self._idx)
 
+    def find(self, sp: bytes) -> RankIndex | None:
+        """sp's index if there is one, unchecked (peek checks it)."""
+        return self._idx.get(sp)
+
     def ordered(self) -> int:
         """How many of the indexes keep their set's order (OrderIndex)."""
         return sum(isinstance(i, OrderIndex) for i in self._idx.values())
@@ -473,7 +493,7 @@ class RankIndexes:
         idx = self.peek(sp, committed)
         if idx is not None:
             return idx
-        if order_only and (sp in self._unordered or not self._ripe(sp, committed)):
+        if order_only and sp in self._unordered:
             return None
         idx = None
         if sp not in self._unordered:
@@ -494,7 +514,7 @@ class RankIndexes:
         self._account(sp, idx)
         return idx
 
-    def _ripe(self, sp: bytes, committed: int) -> bool:
+    def ripe(self, sp: bytes, committed: int) -> bool:
         """Whether range reads of set sp that found no index have by now cost about what
         building its OrderIndex costs (ski rental: never more than twice the better
         choice made knowing the future). A short range read costs about a scan of 64
@@ -557,11 +577,13 @@ class RankIndexes:
                 continue
             if idx.total <= 0:
                 self.drop(sp)
-            elif isinstance(idx, OrderIndex) and idx.nbytes() > self.order_bytes:
-                self.drop(sp)  # grew past its share: rebuilt with counts when next used
-                self._unordered[sp] = None
             else:
-                self._account(sp, idx)
+                size = idx.nbytes()
+                if isinstance(idx, OrderIndex) and size > self.order_bytes:
+                    self.drop(sp)  # grew past its share: rebuilt with counts when next used
+                    self._unordered[sp] = None
+                else:
+                    self._account(sp, idx, size)
 
     def drop(self, sp: bytes) -> None:
         if self._idx.pop(sp, None) is not None:
@@ -574,8 +596,9 @@ class RankIndexes:
         self._sizes.clear()
         self.nbytes = 0
 
-    def _account(self, sp: bytes, idx: RankIndex) -> None:
-        size = idx.nbytes()
+    def _account(self, sp: bytes, idx: RankIndex, size: int | None = None) -> None:
+        if size is None:
+            size = idx.nbytes()
         self.nbytes += size - self._sizes.get(sp, 0)
         self._sizes[sp] = size
         while self.nbytes > self.max_bytes and len(self._idx) > 1:

@@ -234,7 +234,14 @@ def _ordered(
     the set's order in memory, no engine read; None when it has no OrderIndex this
     transaction can use (a small or too big set, one not read often enough yet, or
     changes of its own to the set). build: this read counts towards building one."""
-    r = _ranks(t, z, build, True)
+    ranks = t.store.ranks
+    found = ranks.find(z.sp)
+    if found is None:
+        if not build or z.count < ranks.min_count() or not ranks.ripe(z.sp, z.count):
+            return None
+    elif not isinstance(found, OrderIndex):
+        return None
+    r = _ranks(t, z, True, True)
     if r is None or r[1]:
         return None
     idx = r[0]

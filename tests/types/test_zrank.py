@@ -63,7 +63,7 @@ def _check(idx: RankIndex, eng: ListEngine) -> None:
     assert idx.total == len(keys)
     assert idx.gfirst[0] == SP
     flat = [b for g in idx.gbounds for b in g]
-    assert flat == sorted(set(flat))
+    assert flat == sorted(set(flat)) and idx.buckets == len(flat)
     assert [g[0] for g in idx.gbounds] == idx.gfirst
     assert idx.gtotal == [sum(c) for c in idx.gcounts]
     assert all(len(g) <= 2 * GROUP for g in idx.gbounds)
@@ -182,7 +182,8 @@ def test_order_index_mismatches_and_budget() -> None:
     assert OrderIndex.build_order(eng, SP, END, 4, 1000) is None  # past its limit
     ranks = RankIndexes(eng, max_bytes=60_000, bucket=2)
     for _ in range(3):  # range reads: ripe after 200 / RIPE of them
-        assert ranks.get(SP, END, 200, order_only=True) is None
+        assert not ranks.ripe(SP, 200)
+    assert ranks.ripe(SP, 200) and not ranks.ripe(SP, 200)  # then counted afresh
     assert isinstance(ranks.get(SP, END, 200, order_only=True), OrderIndex)
     ranks.drop(SP)
     assert isinstance(ranks.get(SP, END, 200), OrderIndex)  # ZRANK: built at once
