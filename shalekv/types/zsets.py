@@ -233,18 +233,19 @@ def _ordered(
     """Up to n index keys of [lo, hi) (the last n, nearest first, with reverse) from
     the set's order in memory, no engine read; None when it has no OrderIndex this
     transaction can use (a small or too big set, one not read often enough yet, or
-    changes of its own to the set). build: this read counts towards building one."""
+    changes of its own to the set). build: this read counts towards building one
+    (never inside a transaction that has written)."""
     ranks = t.store.ranks
-    found = ranks.find(z.sp)
-    if found is None:
-        if not build or z.count < ranks.min_count() or not ranks.ripe(z.sp, z.count):
-            return None
-    elif not isinstance(found, OrderIndex):
-        return None
-    r = _ranks(t, z, True, True)
-    if r is None or r[1]:
-        return None
-    idx = r[0]
+    sp = z.sp
+    idx: RankIndex | None = None
+    if t.pending or t.rdels or t.zdeltas:  # only an index this transaction can use
+        r = _ranks(t, z, False)
+        if r is not None and not r[1]:
+            idx = r[0]
+    else:  # nothing written yet: the committed set is z
+        idx = ranks.peek(sp, z.count)
+        if idx is None and build and z.count >= ranks.min_count() and ranks.ripe(sp, z.count):
+            idx = ranks.get(sp, _end(sp), z.count, True)
     if not isinstance(idx, OrderIndex):
         return None
     if reverse:
