@@ -468,10 +468,6 @@ class RankIndexes:
     def __len__(self) -> int:
         return len(self._idx)
 
-    def find(self, sp: bytes) -> RankIndex | None:
-        """sp's index if there is one, unchecked (peek checks it)."""
-        return self._idx.get(sp)
-
     def ordered(self) -> int:
         """How many of the indexes keep their set's order (OrderIndex)."""
         return sum(isinstance(i, OrderIndex) for i in self._idx.values())
