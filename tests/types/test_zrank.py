@@ -77,6 +77,7 @@ def _check(idx: RankIndex, eng: ListEngine) -> None:
         assert idx.rank_of(eng, keys[r] + b"\x00") == r + 1
 
 
+@pytest.mark.parametrize("order", [False, True])
 @settings(max_examples=60, deadline=None)
 @given(
     initial=st.integers(0, 300),
@@ -85,11 +86,18 @@ def _check(idx: RankIndex, eng: ListEngine) -> None:
         st.lists(st.tuples(st.booleans(), st.integers(0, 2000)), max_size=60), max_size=25
     ),
 )
-def test_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]) -> None:
+def test_index_matches_sorted_list(
+    order: bool, initial: int, bucket: int, batches: list[Any]
+) -> None:
     eng = ListEngine()
     eng.keys = [_key(i) for i in range(0, 2 * initial, 2)]
-    idx = RankIndex.build(eng, SP, END, bucket)
-    _check(idx, eng)
+    idx: RankIndex | None = RankIndex.build(eng, SP, END, bucket)
+    check: Any = _check
+    if order:  # the same buckets, each also holding its entries
+        idx = OrderIndex.build_order(eng, SP, END, bucket, 1 << 30)
+        check = _check_order
+    assert idx is not None
+    check(idx, eng)
     for batch in batches:
         present = set(eng.keys)
         deltas: dict[bytes, int] = {}
@@ -103,7 +111,7 @@ def test_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]
                 deltas[k] = deltas.get(k, 0) - 1
         eng.keys = sorted(present)  # the commit, then the index hears of it
         idx.apply(eng, deltas)
-        _check(idx, eng)
+        check(idx, eng)
 
 
 def _check_order(idx: OrderIndex, eng: ListEngine) -> None:
@@ -134,36 +142,6 @@ def _check_order(idx: OrderIndex, eng: ListEngine) -> None:
     assert idx.keys_from(SP, len(keys) + 5) == keys
     assert idx.keys_before(END, len(keys) + 5) == keys[::-1]
     assert eng.scanned == 0
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    initial=st.integers(0, 300),
-    bucket=st.sampled_from([1, 2, 3, 8]),
-    batches=st.lists(
-        st.lists(st.tuples(st.booleans(), st.integers(0, 2000)), max_size=60), max_size=25
-    ),
-)
-def test_order_index_matches_sorted_list(initial: int, bucket: int, batches: list[Any]) -> None:
-    eng = ListEngine()
-    eng.keys = [_key(i) for i in range(0, 2 * initial, 2)]
-    idx = OrderIndex.build_order(eng, SP, END, bucket, 1 << 30)
-    assert idx is not None
-    _check_order(idx, eng)
-    for batch in batches:
-        present = set(eng.keys)
-        deltas: dict[bytes, int] = {}
-        for add, i in batch:
-            k = _key(i)
-            if add and k not in present:
-                present.add(k)
-                deltas[k] = deltas.get(k, 0) + 1
-            elif not add and k in present:
-                present.discard(k)
-                deltas[k] = deltas.get(k, 0) - 1
-        eng.keys = sorted(present)
-        idx.apply(eng, deltas)
-        _check_order(idx, eng)
 
 
 def test_order_index_mismatches_and_budget() -> None:
