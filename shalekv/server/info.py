@@ -190,6 +190,7 @@ def _rank_fields(s: Server) -> list[tuple[str, object]]:
         ("zset_order_indexes", r.ordered()),
         ("zset_rank_index_bytes", r.nbytes),
         ("zset_rank_index_builds", r.builds),
+        ("zset_rank_index_build_seconds", f"{r.build_seconds:.3f}"),
         ("zset_rank_index_mismatches", r.mismatches),
         ("zset_rank_index_evictions", r.evictions),
     ]

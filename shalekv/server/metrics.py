@@ -75,10 +75,11 @@ def snapshot(server: Server) -> dict[str, Any]:
                 store.ranks.ordered(),
                 store.ranks.nbytes,
                 store.ranks.builds,
+                store.ranks.build_seconds,
                 store.ranks.mismatches,
             )
             if store
-            else (0, 0, 0, 0, 0)
+            else (0, 0, 0, 0, 0.0, 0)
         ),
         "pubsub_channels": channels,
         "pubsub_patterns": patterns,
@@ -154,11 +155,16 @@ class ServerCollector(Collector):
             s["keyspace_misses"],
         )
         yield counter("expired_keys", "Keys deleted on expiry.", s["expired_keys"])
-        n, ordered, nbytes, builds, mismatches = s["ranks"]
+        n, ordered, nbytes, builds, build_seconds, mismatches = s["ranks"]
         yield gauge("zset_rank_indexes", "Sorted sets with a rank index in memory.", n)
         yield gauge("zset_order_indexes", "Of those, sets whose whole order is in memory.", ordered)
         yield gauge("zset_rank_index_bytes", "Estimated memory of the rank indexes.", nbytes)
         yield counter("zset_rank_index_builds", "Rank indexes built by a scan of a set.", builds)
+        yield counter(
+            "zset_rank_index_build_seconds",
+            "Time commands waited for rank index builds.",
+            build_seconds,
+        )
         yield counter(
             "zset_rank_index_mismatches",
             "Rank indexes dropped for disagreeing with the engine (should stay 0).",

@@ -41,6 +41,7 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from itertools import accumulate
+from time import perf_counter
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -462,6 +463,7 @@ class RankIndexes:
         self._reads: dict[bytes, int] = {}  # range reads that found no index, per set
         self.nbytes = 0
         self.builds = 0
+        self.build_seconds = 0.0  # time spent building (scans of sets), callers waiting
         self.mismatches = 0
         self.evictions = 0
 
@@ -492,14 +494,16 @@ class RankIndexes:
         if order_only and sp in self._unordered:
             return None
         idx = None
+        t0 = perf_counter()
         if sp not in self._unordered:
             idx = self._build_order(sp, end, committed)
-        if idx is None:
-            if order_only:
-                return None
+        if idx is None and not order_only:
             per = _bucket_bytes(sp)
             bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
             idx = RankIndex.build(self.engine, sp, end, bucket)
+        self.build_seconds += perf_counter() - t0  # the caller waited for it
+        if idx is None:
+            return None
         self.builds += 1
         if idx.total != committed:
             # The engine holds another count than the caller worked out from the set's
