@@ -21,9 +21,10 @@ A set whose entries fit in half the budget gets an `OrderIndex` instead (D21): t
 same buckets, each also holding its entries (the keys after the set's prefix, packed
 into one bytes object with their offsets, ~len + 4 bytes an entry). Ranks, the keys
 at a rank and short ranges by score or lex (ZRANGEBYSCORE ... LIMIT) are then bisects
-and slices in memory, no engine read. ZRANK builds an index on first use; range reads
-build an OrderIndex once a set's reads without one have cost about as much as the
-build (ski rental, `RankIndexes.ripe`).
+and slices in memory, no engine read. ZRANK builds an index on first use (it needs
+the answer now); range reads start an OrderIndex once a set's reads without one have
+cost about as much as the build (ski rental, `RankIndexes.ripe`), and build it a slice
+per read (`OrderBuild`: no read waits for a whole scan of a big set).
 
 Exactness: an index describes committed engine state. The sorted-set code reports the
 score-index entries each transaction adds or removes (`Txn.index_deltas`); commit()
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 BUCKET = 32  # entries per bucket: split above 2x, merged with a neighbour below 1/2x
 GROUP = 64  # buckets per group: split above 2x, merged with a neighbour below 1/4x
 RIPE = 64  # a range read costs about what building an OrderIndex costs for RIPE entries
+BUILD_STEP = 2048  # entries an OrderBuild adds per range read (~2-4 ms of scanning)
 # Estimated bytes per bucket besides its bound key: the bytes object's header, two list
 # slots and a share of the group lists.
 _BUCKET_OVERHEAD = 56
@@ -196,12 +198,14 @@ class RankIndex:
             self._split_group(g)
 
     def _split_group(self, g: int) -> None:
+        """Cut group g (past 2 * GROUP buckets) into groups of GROUP (one batch can
+        split a bucket into many)."""
         bounds, counts = self.gbounds[g], self.gcounts[g]
-        h = len(bounds) // 2
-        self.gbounds[g : g + 1] = [bounds[:h], bounds[h:]]
-        self.gcounts[g : g + 1] = [counts[:h], counts[h:]]
-        self.gfirst[g : g + 1] = [bounds[0], bounds[h]]
-        self.gtotal[g : g + 1] = [sum(counts[:h]), sum(counts[h:])]
+        cuts = range(0, len(bounds), GROUP)
+        self.gbounds[g : g + 1] = [bounds[c : c + GROUP] for c in cuts]
+        self.gcounts[g : g + 1] = [counts[c : c + GROUP] for c in cuts]
+        self.gfirst[g : g + 1] = [bounds[c] for c in cuts]
+        self.gtotal[g : g + 1] = [sum(counts[c : c + GROUP]) for c in cuts]
 
     def _merge(self, g: int, i: int) -> None:
         """Fold a small bucket into a neighbour of its group (the next one into it, or
@@ -285,24 +289,8 @@ class OrderIndex(RankIndex):
         cls, engine: Any, sp: bytes, end: bytes, bucket: int, limit: int
     ) -> OrderIndex | None:
         """One scan of the set's index keeping every entry; None once past limit bytes."""
-        ls = len(sp)
-        per = _bucket_bytes(sp) + _RUN_OVERHEAD + 4 * bucket
-        runs: list[Run] = []
-        pend: list[bytes] = []
-        size = 0
-        for keys in engine.key_chunks(sp, end):
-            pend += [k[ls:] for k in keys]
-            full = len(pend) - len(pend) % bucket
-            for a in range(0, full, bucket):
-                run = _run(pend[a : a + bucket])
-                runs.append(run)
-                size += len(run[0]) + per
-            del pend[:full]
-            if size > limit:
-                return None
-        if pend or not runs:
-            runs.append(_run(pend))
-        return cls(sp, end, [len(r[1]) - 1 for r in runs], bucket, runs)
+        b = OrderBuild(sp, end, bucket, limit)
+        return b.finish(engine)
 
     def nbytes(self) -> int:
         return (
@@ -429,8 +417,7 @@ class OrderIndex(RankIndex):
 
     def _split_group(self, g: int) -> None:
         runs = self.gruns[g]
-        h = len(runs) // 2
-        self.gruns[g : g + 1] = [runs[:h], runs[h:]]
+        self.gruns[g : g + 1] = [runs[c : c + GROUP] for c in range(0, len(runs), GROUP)]
         super()._split_group(g)
 
     def _fold(self, g: int, j: int) -> None:
@@ -447,6 +434,77 @@ class OrderIndex(RankIndex):
         super()._fold_group(h)
 
 
+class OrderBuild:
+    """An OrderIndex being built, a slice of the set at a time: a range read that finds
+    the set ripe (RankIndexes.advance) adds the next `step` entries and still reads the
+    engine, so no read waits for a whole scan (a 1 M-member set: 1-2 s). Each slice is
+    read from the committed state of its time, so the entries below the cursor are the
+    set's as long as no committed change lands below it; one that does abandons the
+    build (RankIndexes.apply). Changes above the cursor are seen by later slices."""
+
+    __slots__ = ("sp", "end", "bucket", "limit", "cursor", "runs", "pend", "size", "per")
+
+    def __init__(self, sp: bytes, end: bytes, bucket: int, limit: int) -> None:
+        self.sp = sp
+        self.end = end
+        self.bucket = bucket
+        self.limit = limit
+        self.cursor = sp  # the entries < cursor are in runs and pend
+        self.runs: list[Run] = []
+        self.pend: list[bytes] = []  # the last, not yet full bucket's entries
+        self.size = 0
+        self.per = _bucket_bytes(sp) + _RUN_OVERHEAD + 4 * bucket
+
+    def add(self, keys: list[bytes]) -> bool:
+        """The next keys of the set, in order; False once past limit bytes."""
+        ls = len(self.sp)
+        pend = self.pend
+        pend += [k[ls:] for k in keys]
+        bucket = self.bucket
+        full = len(pend) - len(pend) % bucket
+        for a in range(0, full, bucket):
+            run = _run(pend[a : a + bucket])
+            self.runs.append(run)
+            self.size += len(run[0]) + self.per
+        del pend[:full]
+        if keys:
+            self.cursor = keys[-1] + b"\x00"
+        return self.size <= self.limit
+
+    def step(self, engine: Any, n: int) -> OrderIndex | None:
+        """Add the next n or so entries (whole chunks of a fresh scan from the cursor);
+        the OrderIndex once the set is read to its end. Raises TooBig past the limit."""
+        chunks = engine.key_chunks(self.cursor, self.end)
+        got = 0
+        try:
+            for keys in chunks:
+                if not self.add(keys):
+                    raise TooBig
+                got += len(keys)
+                if got >= n:
+                    return None
+        finally:
+            chunks.close()  # its snapshot and Version go now
+        return self._done()
+
+    def finish(self, engine: Any) -> OrderIndex | None:
+        """The rest of the set in one scan: the OrderIndex, None past the limit."""
+        for keys in engine.key_chunks(self.cursor, self.end):
+            if not self.add(keys):
+                return None
+        return self._done()
+
+    def _done(self) -> OrderIndex:
+        runs = self.runs
+        if self.pend or not runs:
+            runs.append(_run(self.pend))
+        return OrderIndex(self.sp, self.end, [len(r[1]) - 1 for r in runs], self.bucket, runs)
+
+
+class TooBig(Exception):
+    """A set's entries grew past the memory an OrderIndex may take."""
+
+
 class RankIndexes:
     """The store's rank indexes, least recently used evicted past max_bytes. A set too
     big for a quarter of the budget at the base bucket size gets bigger buckets."""
@@ -458,9 +516,12 @@ class RankIndexes:
         self.order_bytes = max_bytes // 2  # the most one OrderIndex may take
         self._idx: OrderedDict[bytes, RankIndex] = OrderedDict()
         self._sizes: dict[bytes, int] = {}
-        # Sets found too big for an OrderIndex (insertion order: the oldest forgotten)
-        self._unordered: dict[bytes, None] = {}
+        # Sets found too big for an OrderIndex, with their size then (insertion order:
+        # the oldest forgotten); tried again once a set has shrunk to half that size
+        self._unordered: dict[bytes, int] = {}
         self._reads: dict[bytes, int] = {}  # range reads that found no index, per set
+        self._building: dict[bytes, OrderBuild] = {}  # OrderIndexes built a slice a read
+        self.build_step = BUILD_STEP
         self.nbytes = 0
         self.builds = 0
         self.build_seconds = 0.0  # time spent building (scans of sets), callers waiting
@@ -478,32 +539,58 @@ class RankIndexes:
         """Smaller sets are counted by scanning (no index is worth it)."""
         return 2 * self.bucket
 
-    def get(
-        self, sp: bytes, end: bytes, committed: int, order_only: bool = False
-    ) -> RankIndex | None:
-        """sp's index, built if missing; committed is the set's committed size (a check:
-        an index whose total differs is rebuilt). A set whose entries fit in half the
-        budget gets an OrderIndex, a bigger one bucket counts; order_only builds only
-        the former (range reads: counts do not help them). None when disabled
-        (max_bytes 0)."""
+    def get(self, sp: bytes, end: bytes, committed: int) -> RankIndex | None:
+        """sp's index, built now if missing (ZRANK needs it to answer); committed is the
+        set's committed size (a check: an index whose total differs is rebuilt). A set
+        whose entries fit in half the budget gets an OrderIndex (an OrderBuild under way
+        is finished), a bigger one bucket counts. None when disabled (max_bytes 0)."""
         if self.max_bytes <= 0:
             return None
         idx = self.peek(sp, committed)
         if idx is not None:
             return idx
-        if order_only and sp in self._unordered:
-            return None
-        idx = None
         t0 = perf_counter()
-        if sp not in self._unordered:
-            idx = self._build_order(sp, end, committed)
-        if idx is None and not order_only:
+        b = self._building.pop(sp, None)
+        if b is None and self._fits(sp, end, committed):
+            b = OrderBuild(sp, end, 2 * self.bucket, self.order_bytes)
+        idx = b.finish(self.engine) if b is not None else None
+        if idx is None:
+            self._too_big(sp, committed)
             per = _bucket_bytes(sp)
             bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
             idx = RankIndex.build(self.engine, sp, end, bucket)
         self.build_seconds += perf_counter() - t0  # the caller waited for it
+        return self._install(sp, idx, committed)
+
+    def advance(self, sp: bytes, end: bytes, committed: int) -> OrderIndex | None:
+        """A range read of set sp found no index: count it, and once the set is ripe
+        build its OrderIndex a slice (`build_step` entries) per such read; the index when
+        complete. Sets too big for one never start (D21)."""
+        if self.order_bytes <= 0 or committed < self.min_count():
+            return None
+        b = self._building.get(sp)
+        if b is None:
+            if self._known_too_big(sp, committed) or not self.ripe(sp, committed):
+                return None
+            if not self._fits(sp, end, committed):
+                self._too_big(sp, committed)
+                return None
+            b = self._building[sp] = OrderBuild(sp, end, 2 * self.bucket, self.order_bytes)
+        t0 = perf_counter()
+        try:
+            idx = b.step(self.engine, self.build_step)
+        except TooBig:
+            idx = None
+            del self._building[sp]
+            self._too_big(sp, committed)
+        self.build_seconds += perf_counter() - t0
         if idx is None:
             return None
+        del self._building[sp]
+        out = self._install(sp, idx, committed)
+        return out if isinstance(out, OrderIndex) else None
+
+    def _install(self, sp: bytes, idx: RankIndex, committed: int) -> RankIndex | None:
         self.builds += 1
         if idx.total != committed:
             # The engine holds another count than the caller worked out from the set's
@@ -529,25 +616,27 @@ class RankIndexes:
         reads[sp] = n
         return False
 
-    def _build_order(self, sp: bytes, end: bytes, committed: int) -> OrderIndex | None:
-        """An OrderIndex when the set's entries look like they fit in half the budget
-        (measured on its first keys, then while scanning); else None, and the set is
-        remembered as too big until its index is dropped."""
-        limit = self.order_bytes
-        if limit <= 0:
-            return None
-        bucket = 2 * self.bucket  # entries are in memory: a bucket costs no engine scan
+    def _fits(self, sp: bytes, end: bytes, committed: int) -> bool:
+        """Whether the set's entries look like they fit an OrderIndex (half the budget),
+        measured on its first keys (the build checks again as it goes)."""
+        if self.order_bytes <= 0 or self._known_too_big(sp, committed):
+            return False
         first = self.engine.head_keys(sp, end, 64)
         per_entry = sum(map(len, first)) / max(len(first), 1) - len(sp) + 4
         per_bucket = _bucket_bytes(sp) + _RUN_OVERHEAD
-        if committed * per_entry + committed / bucket * per_bucket <= limit:
-            idx = OrderIndex.build_order(self.engine, sp, end, bucket, limit)
-            if idx is not None:
-                return idx
-        if len(self._unordered) >= 1024:
+        return committed * (per_entry + per_bucket / (2 * self.bucket)) <= self.order_bytes
+
+    def _too_big(self, sp: bytes, size: int) -> None:
+        """Remember sp as too big for an OrderIndex at size (1024 sets; the oldest
+        forgotten)."""
+        if sp not in self._unordered and len(self._unordered) >= 1024:
             self._unordered.pop(next(iter(self._unordered)))
-        self._unordered[sp] = None
-        return None
+        self._unordered[sp] = size
+
+    def _known_too_big(self, sp: bytes, size: int) -> bool:
+        """Found too big before, and not shrunk to half since."""
+        was = self._unordered.get(sp)
+        return was is not None and size > was // 2
 
     def peek(self, sp: bytes, committed: int) -> RankIndex | None:
         """sp's index if there is one (and it agrees with the committed size)."""
@@ -566,6 +655,10 @@ class RankIndexes:
         for sp, d in deltas.items():
             idx = self._idx.get(sp)
             if idx is None:
+                b = self._building.get(sp)
+                if b is not None and any(v and k < b.cursor for k, v in d.items()):
+                    del self._building[sp]  # a change in what it has read: start over
+                    self._reads.pop(sp, None)  # ... once ripe again
                 continue
             try:
                 idx.apply(self.engine, d)
@@ -581,16 +674,18 @@ class RankIndexes:
                 size = idx.nbytes()
                 if isinstance(idx, OrderIndex) and size > self.order_bytes:
                     self.drop(sp)  # grew past its share: rebuilt with counts when next used
-                    self._unordered[sp] = None
+                    self._too_big(sp, idx.total)
                 else:
                     self._account(sp, idx, size)
 
     def drop(self, sp: bytes) -> None:
+        self._building.pop(sp, None)
         if self._idx.pop(sp, None) is not None:
             self.nbytes -= self._sizes.pop(sp)
 
     def clear(self) -> None:
         self._idx.clear()
+        self._building.clear()
         self._unordered.clear()
         self._reads.clear()
         self._sizes.clear()

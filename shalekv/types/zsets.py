@@ -201,13 +201,10 @@ def card(t: Txn, db: int, key: bytes) -> int:
 # ---------------------------------------------------------------- counting
 
 
-def _ranks(
-    t: Txn, z: _Z, build: bool, order_only: bool = False
-) -> tuple[RankIndex, dict[bytes, int]] | None:
-    """z's rank index (built if missing and build; only an OrderIndex with order_only)
-    and this transaction's live changes to its score index, which callers add on top;
-    None for a small set, a disabled index, or when this transaction wrote the index in
-    a way it cannot account for."""
+def _ranks(t: Txn, z: _Z, build: bool) -> tuple[RankIndex, dict[bytes, int]] | None:
+    """z's rank index (built if missing and build) and this transaction's live changes
+    to its score index, which callers add on top; None for a small set, a disabled
+    index, or when this transaction wrote the index in a way it cannot account for."""
     ranks = t.store.ranks
     if z.count < ranks.min_count():
         return None
@@ -223,7 +220,7 @@ def _ranks(
         return None
     live = {k: v for k, v in d.items() if v} if d else {}
     committed = z.count - sum(live.values())
-    idx = ranks.get(sp, end, committed, order_only) if build else ranks.peek(sp, committed)
+    idx = ranks.get(sp, end, committed) if build else ranks.peek(sp, committed)
     return None if idx is None else (idx, live)
 
 
@@ -244,8 +241,8 @@ def _ordered(
             idx = r[0]
     else:  # nothing written yet: the committed set is z
         idx = ranks.peek(sp, z.count)
-        if idx is None and build and z.count >= ranks.min_count() and ranks.ripe(sp, z.count):
-            idx = ranks.get(sp, _end(sp), z.count, True)
+        if idx is None and build:
+            idx = ranks.advance(sp, _end(sp), z.count)
     if not isinstance(idx, OrderIndex):
         return None
     if reverse:

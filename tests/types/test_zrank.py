@@ -162,7 +162,10 @@ def test_order_index_mismatches_and_budget() -> None:
     for _ in range(3):  # range reads: ripe after 200 / RIPE of them
         assert not ranks.ripe(SP, 200)
     assert ranks.ripe(SP, 200) and not ranks.ripe(SP, 200)  # then counted afresh
-    assert isinstance(ranks.get(SP, END, 200, order_only=True), OrderIndex)
+    ranks._reads.clear()
+    for _ in range(3):
+        assert ranks.advance(SP, END, 200) is None
+    assert isinstance(ranks.advance(SP, END, 200), OrderIndex)  # one slice: all of it
     ranks.drop(SP)
     assert isinstance(ranks.get(SP, END, 200), OrderIndex)  # ZRANK: built at once
     size = ranks.nbytes
@@ -173,10 +176,55 @@ def test_order_index_mismatches_and_budget() -> None:
     assert len(ranks) == 0  # grew past half the budget: dropped ...
     idx2 = ranks.get(SP, END, 400)
     assert type(idx2) is RankIndex  # ... and counted from then on
-    assert ranks.get(SP, END, 400, order_only=True) is idx2
     ranks.drop(SP)
-    assert ranks.get(SP, END, 400, order_only=True) is None  # remembered: no scan
-    assert len(ranks) == 0
+    for _ in range(20):  # remembered: range reads neither count nor scan
+        assert ranks.advance(SP, END, 400) is None
+    assert SP not in ranks._reads and len(ranks) == 0
+    eng.keys = eng.keys[:200]  # shrunk to half: tried again once ripe
+    for _ in range(3):
+        assert ranks.advance(SP, END, 200) is None
+    assert isinstance(ranks.advance(SP, END, 200), OrderIndex)
+
+
+@pytest.mark.parametrize("step", [1, 7, 64])
+def test_order_index_built_a_slice_per_read(step: int) -> None:
+    """An OrderBuild reads `step` entries per range read; commits above its cursor
+    are read by later slices, one below it abandons the build (it starts over once
+    ripe again); ZRANK finishes a build under way."""
+    eng = ListEngine()
+    eng.keys = [_key(i) for i in range(0, 1000, 2)]
+    ranks = RankIndexes(eng, max_bytes=1 << 20, bucket=2)
+    ranks.build_step = step
+    ranks._reads[SP] = 10**6  # ripe
+    rng = random.Random(step)
+    idx = None
+    for n in range(10_000):
+        idx = ranks.advance(SP, END, len(eng.keys))
+        if idx is not None:
+            break
+        b = ranks._building[SP]
+        k = _key(rng.randrange(1000)) + b"+%d" % n  # a new key
+        above = [k] if k >= b.cursor else []
+        if above and n % 3 == 0:  # a committed change the build has not read yet
+            eng.keys = sorted([*eng.keys, *above])
+            ranks.apply({SP: {above[0]: 1}})
+            assert SP in ranks._building
+    assert isinstance(idx, OrderIndex) and SP not in ranks._building
+    _check_order(idx, eng)
+    assert n >= len(eng.keys) // max(step, 7)  # one slice (whole chunks of 7) per read
+    ranks.drop(SP)
+    ranks._reads[SP] = 10**6
+    assert ranks.advance(SP, END, len(eng.keys)) is None or step >= len(eng.keys)
+    if SP in ranks._building:
+        below = SP + b"0"  # before the first key: the build has read past it
+        eng.keys = sorted([*eng.keys, below])
+        ranks.apply({SP: {below: 1}})
+        assert SP not in ranks._building and SP not in ranks._reads  # abandoned
+        ranks._reads[SP] = 10**6
+        assert ranks.advance(SP, END, len(eng.keys)) is None or step >= len(eng.keys)
+        done = ranks.get(SP, END, len(eng.keys))  # ZRANK: the rest at once
+        assert isinstance(done, OrderIndex) and SP not in ranks._building
+        _check_order(done, eng)
 
 
 def test_reads_scan_at_most_two_buckets() -> None:
@@ -350,9 +398,24 @@ def test_ranges_read_the_order_in_memory(rpair: Pair) -> None:
         rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)
         rpair.same("zrevrangebylex", "lex", "+", "-", 0, 1)  # checks first, last: 2 reads
     assert ranks.builds == before and len(ranks) == 0
-    rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)  # the fifth builds ...
-    rpair.same("zrangebylex", "lex", "-", "+", 0, 1)
+    # The fifth starts each set's OrderIndex, read 64 entries per range read: five
+    # more reads each (301 entries), while ZADDs land above and below the cursor.
+    ranks.build_step = 64
+    try:
+        for i in range(12):
+            rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)
+            rpair.same("zrangebylex", "lex", "-", "+", 0, 1)
+            if i == 1:  # above the builds' cursors: read by their later slices
+                rpair.same("zadd", "z", {"x": 99.5})
+                rpair.same("zadd", "lex", {"x": 0})
+            if i == 6:  # changes after they are done: applied to the indexes
+                rpair.same("zadd", "z", {"m000": 50})
+    finally:
+        ranks.build_step = 2048
     assert ranks.builds == before + (2 if ranks.order_bytes else 0)
+    assert ranks.ordered() == (2 if ranks.order_bytes else 0) and ranks.mismatches == 0
+    rpair.same("zrank", "z", "x")
+    rpair.same("zrangebyscore", "z", 99, "+inf", 0, 5, withscores=True)
     before = ranks.builds
     engine = db.store.engine
     ranged = 0
