@@ -284,14 +284,6 @@ class OrderIndex(RankIndex):
         self.gruns = [runs[i : i + GROUP] for i in range(0, len(runs), GROUP)]
         self.payload = sum(len(r[0]) for r in runs)
 
-    @classmethod
-    def build_order(
-        cls, engine: Any, sp: bytes, end: bytes, bucket: int, limit: int
-    ) -> OrderIndex | None:
-        """One scan of the set's index keeping every entry; None once past limit bytes."""
-        b = OrderBuild(sp, end, bucket, limit)
-        return b.finish(engine)
-
     def nbytes(self) -> int:
         return (
             self.buckets * (_bucket_bytes(self.sp) + _RUN_OVERHEAD) + self.payload + 4 * self.total
@@ -555,7 +547,8 @@ class RankIndexes:
             b = OrderBuild(sp, end, 2 * self.bucket, self.order_bytes)
         idx = b.finish(self.engine) if b is not None else None
         if idx is None:
-            self._too_big(sp, committed)
+            if self.order_bytes > 0:
+                self._too_big(sp, committed)
             per = _bucket_bytes(sp)
             bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
             idx = RankIndex.build(self.engine, sp, end, bucket)

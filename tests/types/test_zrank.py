@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
-from shalekv.types.zrank import GROUP, Mismatch, OrderIndex, RankIndex, RankIndexes, _entries
+from shalekv.types.zrank import (
+    GROUP,
+    Mismatch,
+    OrderBuild,
+    OrderIndex,
+    RankIndex,
+    RankIndexes,
+    _entries,
+)
 from tests.types.differential import Pair
 
 SP = b"S-prefix|"
@@ -94,7 +102,7 @@ def test_index_matches_sorted_list(
     idx: RankIndex | None = RankIndex.build(eng, SP, END, bucket)
     check: Any = _check
     if order:  # the same buckets, each also holding its entries
-        idx = OrderIndex.build_order(eng, SP, END, bucket, 1 << 30)
+        idx = OrderBuild(SP, END, bucket, 1 << 30).finish(eng)
         check = _check_order
     assert idx is not None
     check(idx, eng)
@@ -150,14 +158,14 @@ def test_order_index_mismatches_and_budget() -> None:
     an OrderIndex that grows past its share is dropped."""
     eng = ListEngine()
     eng.keys = [_key(i) for i in range(0, 400, 2)]
-    idx = OrderIndex.build_order(eng, SP, END, 4, 1 << 20)
+    idx = OrderBuild(SP, END, 4, 1 << 20).finish(eng)
     assert idx is not None
     for bad in ({_key(2): 1}, {_key(3): -1}, {_key(5): 2}):
         with pytest.raises(Mismatch):
             idx.apply(eng, bad)
-        idx = OrderIndex.build_order(eng, SP, END, 4, 1 << 20)
+        idx = OrderBuild(SP, END, 4, 1 << 20).finish(eng)
         assert idx is not None
-    assert OrderIndex.build_order(eng, SP, END, 4, 1000) is None  # past its limit
+    assert OrderBuild(SP, END, 4, 1000).finish(eng) is None  # past its limit
     ranks = RankIndexes(eng, max_bytes=60_000, bucket=2)
     for _ in range(3):  # range reads: ripe after 200 / RIPE of them
         assert not ranks.ripe(SP, 200)
