@@ -51,6 +51,7 @@ BUCKET = 32  # entries per bucket: split above 2x, merged with a neighbour below
 GROUP = 64  # buckets per group: split above 2x, merged with a neighbour below 1/4x
 RIPE = 64  # a range read costs about what building an OrderIndex costs for RIPE entries
 BUILD_STEP = 2048  # entries an OrderBuild adds per range read (~2-4 ms of scanning)
+STALE = 64  # reads of other ripe sets after which a build no one advances gives way
 # Estimated bytes per bucket besides its bound key: the bytes object's header, two list
 # slots and a share of the group lists.
 _BUCKET_OVERHEAD = 56
@@ -434,7 +435,7 @@ class OrderBuild:
     set's as long as no committed change lands below it; one that does abandons the
     build (RankIndexes.apply). Changes above the cursor are seen by later slices."""
 
-    __slots__ = ("sp", "end", "bucket", "limit", "cursor", "runs", "pend", "size", "per")
+    __slots__ = ("sp", "end", "bucket", "limit", "cursor", "runs", "pend", "size", "per", "idle")
 
     def __init__(self, sp: bytes, end: bytes, bucket: int, limit: int) -> None:
         self.sp = sp
@@ -444,8 +445,9 @@ class OrderBuild:
         self.cursor = sp  # the entries < cursor are in runs and pend
         self.runs: list[Run] = []
         self.pend: list[bytes] = []  # the last, not yet full bucket's entries
-        self.size = 0
+        self.size = 0  # estimated bytes of the entries read so far
         self.per = _bucket_bytes(sp) + _RUN_OVERHEAD + 4 * bucket
+        self.idle = 0  # reads of other ripe sets since this one last advanced
 
     def add(self, keys: list[bytes]) -> bool:
         """The next keys of the set, in order; False once past limit bytes."""
@@ -558,17 +560,26 @@ class RankIndexes:
     def advance(self, sp: bytes, end: bytes, committed: int) -> OrderIndex | None:
         """A range read of set sp found no index: count it, and once the set is ripe
         build its OrderIndex a slice (`build_step` entries) per such read; the index when
-        complete. Sets too big for one never start (D21)."""
+        complete. Sets too big for one never start (D21). One build at a time, its
+        entries counted against the budget as it grows (indexes evicted to make room);
+        one whose set is no longer read gives way after STALE reads of other ripe sets."""
         if self.order_bytes <= 0 or committed < self.min_count():
             return None
         b = self._building.get(sp)
         if b is None:
             if self._known_too_big(sp, committed) or not self.ripe(sp, committed):
                 return None
+            for other, ob in list(self._building.items()):  # at most one
+                ob.idle += 1
+                if ob.idle <= STALE:
+                    return None  # this set waits its turn, ripe
+                del self._building[other]
             if not self._fits(sp, end, committed):
                 self._too_big(sp, committed)
                 return None
+            self._reads.pop(sp, None)
             b = self._building[sp] = OrderBuild(sp, end, 2 * self.bucket, self.order_bytes)
+        b.idle = 0
         t0 = perf_counter()
         try:
             idx = b.step(self.engine, self.build_step)
@@ -578,6 +589,8 @@ class RankIndexes:
             self._too_big(sp, committed)
         self.build_seconds += perf_counter() - t0
         if idx is None:
+            if sp in self._building:
+                self._evict(b.size)
             return None
         del self._building[sp]
         out = self._install(sp, idx, committed)
@@ -602,12 +615,10 @@ class RankIndexes:
         for the last 4096 sets read so."""
         reads = self._reads
         n = reads.pop(sp, 0) + 1
-        if n * RIPE >= committed:
-            return True
         if len(reads) >= 4096:
             reads.pop(next(iter(reads)))
-        reads[sp] = n
-        return False
+        reads[sp] = n  # kept until its build starts
+        return n * RIPE >= committed
 
     def _fits(self, sp: bytes, end: bytes, committed: int) -> bool:
         """Whether the set's entries look like they fit an OrderIndex (half the budget),
@@ -689,7 +700,12 @@ class RankIndexes:
             size = idx.nbytes()
         self.nbytes += size - self._sizes.get(sp, 0)
         self._sizes[sp] = size
-        while self.nbytes > self.max_bytes and len(self._idx) > 1:
+        self._evict(0, keep=1)
+
+    def _evict(self, extra: int, keep: int = 0) -> None:
+        """Drop least recently used indexes while they and extra bytes (a build's)
+        exceed the budget, keeping the newest keep of them."""
+        while self.nbytes + extra > self.max_bytes and len(self._idx) > keep:
             old, _ = self._idx.popitem(last=False)
             self.nbytes -= self._sizes.pop(old)
             self.evictions += 1

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import shalekv
 from shalekv.types.zrank import (
     GROUP,
+    STALE,
     Mismatch,
     OrderBuild,
     OrderIndex,
@@ -169,7 +170,7 @@ def test_order_index_mismatches_and_budget() -> None:
     ranks = RankIndexes(eng, max_bytes=60_000, bucket=2)
     for _ in range(3):  # range reads: ripe after 200 / RIPE of them
         assert not ranks.ripe(SP, 200)
-    assert ranks.ripe(SP, 200) and not ranks.ripe(SP, 200)  # then counted afresh
+    assert ranks.ripe(SP, 200) and ranks.ripe(SP, 200)  # ripe until its build starts
     ranks._reads.clear()
     for _ in range(3):
         assert ranks.advance(SP, END, 200) is None
@@ -233,6 +234,38 @@ def test_order_index_built_a_slice_per_read(step: int) -> None:
         done = ranks.get(SP, END, len(eng.keys))  # ZRANK: the rest at once
         assert isinstance(done, OrderIndex) and SP not in ranks._building
         _check_order(done, eng)
+
+
+def test_one_order_build_at_a_time() -> None:
+    """A second ripe set waits while the build under way is still being read; one no
+    one reads gives way after STALE reads of others; a build's entries count against
+    the budget as they grow (least recently used indexes make room)."""
+    eng = ListEngine()
+    sets = {p: p[:-1] + b"}" for p in (b"A|", b"B|", b"C|")}
+    eng.keys = sorted(p + b"%05d" % i for p in sets for i in range(500))
+    ranks = RankIndexes(eng, max_bytes=1 << 20, bucket=2)
+    ranks.build_step = 10
+    a, b, c = sets
+    assert isinstance(ranks.get(c, sets[c], 500), OrderIndex)  # ZRANK built C's
+    ranks.max_bytes = ranks.nbytes + 2000  # room for C and 2000 bytes of a build
+    ranks._reads[a] = ranks._reads[b] = 10**6  # both ripe
+    assert ranks.advance(a, sets[a], 500) is None and a in ranks._building
+    for _ in range(2):
+        for _ in range(STALE):  # B waits: A's build is read now and then
+            assert ranks.advance(b, sets[b], 500) is None and b not in ranks._building
+        assert ranks.advance(a, sets[a], 500) is None  # A advances: not idle
+    assert ranks._building[a].size + ranks.nbytes <= ranks.max_bytes or len(ranks) == 0
+    for _ in range(STALE):
+        ranks.advance(b, sets[b], 500)
+    assert ranks.advance(b, sets[b], 500) is None  # A, unread for STALE reads, gave way
+    assert list(ranks._building) == [b]
+    done = None
+    while done is None:
+        done = ranks.advance(b, sets[b], 500)
+        if done is None:  # the build's entries and the indexes within the budget
+            assert ranks._building[b].size + ranks.nbytes <= ranks.max_bytes or not len(ranks)
+    assert isinstance(done, OrderIndex) and ranks.evictions >= 1 and c not in ranks._idx
+    assert list(ranks._idx) == [b]  # C made room for B's build
 
 
 def test_reads_scan_at_most_two_buckets() -> None:
