@@ -563,11 +563,15 @@ class RankIndexes:
         complete. Sets too big for one never start (D21). One build at a time, its
         entries counted against the budget as it grows (indexes evicted to make room);
         one whose set is no longer read gives way after STALE reads of other ripe sets."""
-        if self.order_bytes <= 0 or committed < self.min_count():
-            return None
         b = self._building.get(sp)
         if b is None:
-            if self._known_too_big(sp, committed) or not self.ripe(sp, committed):
+            if not self.ripe(sp, committed):  # the usual case: kept short
+                return None
+            if (
+                self.order_bytes <= 0
+                or committed < self.min_count()
+                or self._known_too_big(sp, committed)
+            ):
                 return None
             for other, ob in list(self._building.items()):  # at most one
                 ob.idle += 1
