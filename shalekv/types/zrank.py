@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from itertools import accumulate
 from time import perf_counter
@@ -263,6 +263,24 @@ def _find(run: Run, s: bytes) -> int:
     return lo
 
 
+def _edit(run: Run, s: bytes, d: int) -> Run:
+    """run with entry s added (d = 1) or removed (d = -1); Mismatch when it already is
+    (or is not) there."""
+    blob, offs = run
+    j = _find(run, s)
+    there = j < len(offs) - 1 and blob[offs[j] : offs[j + 1]] == s
+    n = len(s)
+    if d == 1 and not there:
+        o = offs[j]
+        return blob[:o] + s + blob[o:], offs[: j + 1] + array("I", [x + n for x in offs[j:]])
+    if d == -1 and there:
+        return (
+            blob[: offs[j]] + blob[offs[j + 1] :],
+            offs[: j + 1] + array("I", [x - n for x in offs[j + 2 :]]),
+        )
+    raise Mismatch(f"change {d:+d} of an entry {'' if there else 'not '}indexed")
+
+
 def _entries(run: Run, a: int, b: int) -> list[bytes]:
     blob, offs = run
     return [blob[offs[x] : offs[x + 1]] for x in range(a, b)]
@@ -366,27 +384,9 @@ class OrderIndex(RankIndex):
                 continue
             g, i = self._locate(key)
             runs = self.gruns[g]
-            run = runs[i]
-            blob, offs = run
             s = key[ls:]
-            j = _find(run, s)
-            there = j < len(offs) - 1 and blob[offs[j] : offs[j + 1]] == s
-            n = len(s)
-            if d == 1 and not there:
-                o = offs[j]
-                runs[i] = (
-                    blob[:o] + s + blob[o:],
-                    offs[: j + 1] + array("I", [x + n for x in offs[j:]]),
-                )
-                self.payload += n
-            elif d == -1 and there:
-                runs[i] = (
-                    blob[: offs[j]] + blob[offs[j + 1] :],
-                    offs[: j + 1] + array("I", [x - n for x in offs[j + 2 :]]),
-                )
-                self.payload -= n
-            else:
-                raise Mismatch(f"change {d:+d} of an entry {'' if there else 'not '}indexed")
+            runs[i] = _edit(runs[i], s, d)
+            self.payload += d * len(s)
             counts = self.gcounts[g]
             counts[i] += d
             self.gtotal[g] += d
@@ -431,11 +431,23 @@ class OrderBuild:
     """An OrderIndex being built, a slice of the set at a time: a range read that finds
     the set ripe (RankIndexes.advance) adds the next `step` entries and still reads the
     engine, so no read waits for a whole scan (a 1 M-member set: 1-2 s). Each slice is
-    read from the committed state of its time, so the entries below the cursor are the
-    set's as long as no committed change lands below it; one that does abandons the
-    build (RankIndexes.apply). Changes above the cursor are seen by later slices."""
+    read from the committed state of its time; committed changes below the cursor are
+    applied to the entries read so far (RankIndexes.apply), changes above it are read
+    by later slices, so the entries below the cursor are always the set's."""
 
-    __slots__ = ("sp", "end", "bucket", "limit", "cursor", "runs", "pend", "size", "per", "idle")
+    __slots__ = (
+        "sp",
+        "end",
+        "bucket",
+        "limit",
+        "cursor",
+        "runs",
+        "firsts",
+        "pend",
+        "size",
+        "per",
+        "idle",
+    )
 
     def __init__(self, sp: bytes, end: bytes, bucket: int, limit: int) -> None:
         self.sp = sp
@@ -444,6 +456,7 @@ class OrderBuild:
         self.limit = limit
         self.cursor = sp  # the entries < cursor are in runs and pend
         self.runs: list[Run] = []
+        self.firsts: list[bytes] = []  # each run's first entry when made: its lower bound
         self.pend: list[bytes] = []  # the last, not yet full bucket's entries
         self.size = 0  # estimated bytes of the entries read so far
         self.per = _bucket_bytes(sp) + _RUN_OVERHEAD + 4 * bucket
@@ -459,6 +472,7 @@ class OrderBuild:
         for a in range(0, full, bucket):
             run = _run(pend[a : a + bucket])
             self.runs.append(run)
+            self.firsts.append(pend[a])
             self.size += len(run[0]) + self.per
         del pend[:full]
         if keys:
@@ -483,13 +497,41 @@ class OrderBuild:
 
     def finish(self, engine: Any) -> OrderIndex | None:
         """The rest of the set in one scan: the OrderIndex, None past the limit."""
-        for keys in engine.key_chunks(self.cursor, self.end):
-            if not self.add(keys):
-                return None
+        chunks = engine.key_chunks(self.cursor, self.end)
+        try:
+            for keys in chunks:
+                if not self.add(keys):
+                    return None
+        finally:
+            chunks.close()
         return self._done()
 
+    def apply(self, deltas: dict[bytes, int]) -> None:
+        """Committed changes: the ones below the cursor (already read) edit the entries
+        read so far; the ones above are for later slices to read. Mismatch when a
+        change does not fit them."""
+        ls = len(self.sp)
+        cursor, pend, runs = self.cursor, self.pend, self.runs
+        for key, d in deltas.items():
+            if not d or key >= cursor:
+                continue
+            s = key[ls:]
+            if not runs or (pend and s >= pend[0]):
+                j = bisect_left(pend, s)
+                there = j < len(pend) and pend[j] == s
+                if d == 1 and not there:
+                    pend.insert(j, s)
+                elif d == -1 and there:
+                    del pend[j]
+                else:
+                    raise Mismatch(f"change {d:+d} of an entry read or not")
+            else:
+                i = max(bisect_right(self.firsts, s) - 1, 0)
+                runs[i] = _edit(runs[i], s, d)
+            self.size += d * (len(s) + 4)
+
     def _done(self) -> OrderIndex:
-        runs = self.runs
+        runs = [r for r in self.runs if len(r[1]) > 1]  # changes may have emptied some
         if self.pend or not runs:
             runs.append(_run(self.pend))
         return OrderIndex(self.sp, self.end, [len(r[1]) - 1 for r in runs], self.bucket, runs)
@@ -549,8 +591,8 @@ class RankIndexes:
             b = OrderBuild(sp, end, 2 * self.bucket, self.order_bytes)
         idx = b.finish(self.engine) if b is not None else None
         if idx is None:
-            if self.order_bytes > 0:
-                self._too_big(sp, committed)
+            if self.order_bytes > 0 and not self._known_too_big(sp, committed):
+                self._too_big(sp, committed)  # measured now (by _fits or the scan)
             per = _bucket_bytes(sp)
             bucket = max(self.bucket, -(-committed * per // max(self.max_bytes // 4, 1)))
             idx = RankIndex.build(self.engine, sp, end, bucket)
@@ -664,9 +706,12 @@ class RankIndexes:
             idx = self._idx.get(sp)
             if idx is None:
                 b = self._building.get(sp)
-                if b is not None and any(v and k < b.cursor for k, v in d.items()):
-                    del self._building[sp]  # a change in what it has read: start over
-                    self._reads.pop(sp, None)  # ... once ripe again
+                if b is not None:
+                    try:
+                        b.apply(d)
+                    except Mismatch:
+                        del self._building[sp]  # cannot happen while exact: start over
+                        self.mismatches += 1
                 continue
             try:
                 idx.apply(self.engine, d)

@@ -199,43 +199,50 @@ def test_order_index_mismatches_and_budget() -> None:
 
 @pytest.mark.parametrize("step", [1, 7, 64])
 def test_order_index_built_a_slice_per_read(step: int) -> None:
-    """An OrderBuild reads `step` entries per range read; commits above its cursor
-    are read by later slices, one below it abandons the build (it starts over once
-    ripe again); ZRANK finishes a build under way."""
-    eng = ListEngine()
-    eng.keys = [_key(i) for i in range(0, 1000, 2)]
-    ranks = RankIndexes(eng, max_bytes=1 << 20, bucket=2)
-    ranks.build_step = step
-    ranks._reads[SP] = 10**6  # ripe
+    """An OrderBuild reads `step` entries per range read; commits between the reads
+    land below its cursor (applied to what it has read: additions, removals, a whole
+    run emptied) or above it (read by later slices); the result is the engine's set.
+    ZRANK finishes a build under way."""
     rng = random.Random(step)
-    idx = None
-    for n in range(10_000):
-        idx = ranks.advance(SP, END, len(eng.keys))
-        if idx is not None:
-            break
-        b = ranks._building[SP]
-        k = _key(rng.randrange(1000)) + b"+%d" % n  # a new key
-        above = [k] if k >= b.cursor else []
-        if above and n % 3 == 0:  # a committed change the build has not read yet
-            eng.keys = sorted([*eng.keys, *above])
-            ranks.apply({SP: {above[0]: 1}})
-            assert SP in ranks._building
-    assert isinstance(idx, OrderIndex) and SP not in ranks._building
-    _check_order(idx, eng)
-    assert n >= len(eng.keys) // max(step, 7)  # one slice (whole chunks of 7) per read
-    ranks.drop(SP)
-    ranks._reads[SP] = 10**6
-    assert ranks.advance(SP, END, len(eng.keys)) is None or step >= len(eng.keys)
-    if SP in ranks._building:
-        below = SP + b"0"  # before the first key: the build has read past it
-        eng.keys = sorted([*eng.keys, below])
-        ranks.apply({SP: {below: 1}})
-        assert SP not in ranks._building and SP not in ranks._reads  # abandoned
-        ranks._reads[SP] = 10**6
-        assert ranks.advance(SP, END, len(eng.keys)) is None or step >= len(eng.keys)
-        done = ranks.get(SP, END, len(eng.keys))  # ZRANK: the rest at once
-        assert isinstance(done, OrderIndex) and SP not in ranks._building
-        _check_order(done, eng)
+    for finish_by_zrank in (False, True):
+        eng = ListEngine()
+        eng.keys = [_key(i) for i in range(0, 1000, 2)]
+        ranks = RankIndexes(eng, max_bytes=1 << 20, bucket=2)
+        ranks.build_step = step
+        ranks._reads[SP] = 10**6  # ripe
+        idx = None
+        for n in range(10_000):
+            idx = ranks.advance(SP, END, len(eng.keys))
+            if idx is not None:
+                break
+            b = ranks._building[SP]
+            present = set(eng.keys)
+            deltas: dict[bytes, int] = {}
+            for _ in range(rng.randrange(4)):  # a commit: below or above the cursor
+                k = _key(rng.randrange(1000)) + rng.choice([b"", b"+"])
+                if k in present and k not in deltas:
+                    present.discard(k)
+                    deltas[k] = -1
+                elif k not in present and k not in deltas:
+                    present.add(k)
+                    deltas[k] = 1
+            if n % 5 == 0:  # empty the first bucket read
+                for k in eng.keys[:4]:
+                    if k < b.cursor and k not in deltas:
+                        present.discard(k)
+                        deltas[k] = -1
+            eng.keys = sorted(present)
+            ranks.apply({SP: deltas})
+            assert SP in ranks._building and ranks.mismatches == 0
+            got = [SP + e for r in b.runs for e in _entries(r, 0, len(r[1]) - 1)]
+            assert got + [SP + e for e in b.pend] == [k for k in eng.keys if k < b.cursor]
+            if finish_by_zrank and n == 3:
+                idx = ranks.get(SP, END, len(eng.keys))  # the rest in one scan
+                break
+        assert isinstance(idx, OrderIndex) and SP not in ranks._building
+        _check_order(idx, eng)
+        if not finish_by_zrank:
+            assert n >= 500 // max(step, 7) // 2  # one slice (whole chunks of 7) per read
 
 
 def test_one_order_build_at_a_time() -> None:
@@ -451,6 +458,9 @@ def test_ranges_read_the_order_in_memory(rpair: Pair) -> None:
             if i == 1:  # above the builds' cursors: read by their later slices
                 rpair.same("zadd", "z", {"x": 99.5})
                 rpair.same("zadd", "lex", {"x": 0})
+            if i == 3:  # below them: applied to what they have read
+                rpair.same("zadd", "z", {"m001": 0.5, "a": -1})
+                rpair.same("zrem", "lex", "m000", "m002")
             if i == 6:  # changes after they are done: applied to the indexes
                 rpair.same("zadd", "z", {"m000": 50})
     finally:
