@@ -160,6 +160,7 @@ class RankIndex:
             if not d:
                 continue
             g, i = self._locate(key)
+            self._change(g, i, key, d)
             counts = self.gcounts[g]
             counts[i] += d
             self.gtotal[g] += d
@@ -167,6 +168,9 @@ class RankIndex:
             if not lo <= counts[i] <= hi:  # its last change leaves it out of range
                 touched.add(self.gbounds[g][i])
         self._rebalance(engine, touched)
+
+    def _change(self, g: int, i: int, key: bytes, d: int) -> None:
+        """What else a change to bucket i of group g updates (an OrderIndex: its entries)."""
 
     def _rebalance(self, engine: Any, touched: set[bytes]) -> None:
         """Split the buckets (named by their bounds) that grew past 2x, merge the ones
@@ -375,25 +379,11 @@ class OrderIndex(RankIndex):
 
     # ------------------------------------------------------------ changes
 
-    def apply(self, engine: Any, deltas: dict[bytes, int]) -> None:
-        ls = len(self.sp)
-        touched: set[bytes] = set()
-        lo, hi = self.bucket // 2, 2 * self.bucket
-        for key, d in deltas.items():
-            if not d:
-                continue
-            g, i = self._locate(key)
-            runs = self.gruns[g]
-            s = key[ls:]
-            runs[i] = _edit(runs[i], s, d)
-            self.payload += d * len(s)
-            counts = self.gcounts[g]
-            counts[i] += d
-            self.gtotal[g] += d
-            self.total += d
-            if not lo <= counts[i] <= hi:
-                touched.add(self.gbounds[g][i])
-        self._rebalance(engine, touched)
+    def _change(self, g: int, i: int, key: bytes, d: int) -> None:
+        s = key[len(self.sp) :]
+        runs = self.gruns[g]
+        runs[i] = _edit(runs[i], s, d)  # a Mismatch leaves the index to be dropped
+        self.payload += d * len(s)
 
     def _split(self, engine: Any, g: int, i: int) -> None:
         c = self.gcounts[g][i]
