@@ -1052,7 +1052,7 @@ class DB:
 
     def chunks(
         self, lower: bytes | None = None, upper: bytes | None = None, reverse: bool = False
-    ) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    ) -> Generator[tuple[list[bytes], list[bytes]], None, None]:
         """items(lower, upper, reverse) as a (keys, values) pair of lists at a time
         (about a block each): for long scans that work on lists, not items."""
         if self._closed:
@@ -1076,8 +1076,12 @@ class DB:
         sv = self._sv  # held for the whole iteration: its Version keeps the files alive
         sole = self._sole_tables(lower, upper, sv)
         if sole is None:
-            for keys, _ in self.chunks(lower, upper):
-                yield keys
+            chunks = self.chunks(lower, upper)
+            try:
+                for keys, _ in chunks:
+                    yield keys
+            finally:
+                chunks.close()  # its snapshot goes when this generator is closed early
             return
         for f in sole:
             yield from self._table(f).live_keys(lower, upper)
