@@ -532,8 +532,10 @@ class TooBig(Exception):
 
 
 class RankIndexes:
-    """The store's rank indexes, least recently used evicted past max_bytes. A set too
-    big for a quarter of the budget at the base bucket size gets bigger buckets."""
+    """The store's rank indexes, least recently used evicted past max_bytes: an
+    OrderIndex for a set whose entries fit in order_bytes (half the budget), else bucket
+    counts (a set too big for a quarter of the budget at the base bucket size gets
+    bigger buckets); and at most one OrderBuild under way for range reads."""
 
     def __init__(self, engine: Any, max_bytes: int = 128 << 20, bucket: int = BUCKET) -> None:
         self.engine = engine

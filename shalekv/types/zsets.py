@@ -11,10 +11,11 @@ Redis's listpack encoding does (double2ll), so a score decoded from the index is
 Ranks: a big set gets an in-memory order-statistics index over its score index
 (types/zrank.py), so ZRANK, ZCOUNT, ZLEXCOUNT and ranges by rank cost O(log N) plus one
 scan of at most two buckets; a set whose order fits in half the index budget keeps it
-all in memory (OrderIndex: ranks and short ranges by score, lex or rank read no engine). Every score-index key added or removed here is counted in
-the transaction (`Txn.index_deltas`), which keeps the index exact at commit; a small
-set, or one this transaction wrote otherwise (COPY, RENAME), is counted by scanning the
-range and its complement side by side, stopping at the shorter one (O(min(M, N - M))).
+all in memory (OrderIndex: ranks and short ranges by score, lex or rank read no
+engine). Every score-index key added or removed here is counted in the transaction
+(`Txn.index_deltas`), which keeps the index exact at commit; a small set, or one this
+transaction wrote otherwise (COPY, RENAME), is counted by scanning the range and its
+complement side by side, stopping at the shorter one (O(min(M, N - M))).
 Thread-safety: callers hold the store lock (one `Txn`).
 """
 
