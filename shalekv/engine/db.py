@@ -788,8 +788,8 @@ class DB:
     ) -> list[bytes]:
         """head(lower, upper, n, reverse)[0]: the first n keys of [lower, upper). Going
         forward, each source hands over its keys and their kinds only (no entry tuple,
-        no value), which are merged by set or dict operations (a score-index seek of
-        ZRANGEBYSCORE ... LIMIT, a rank-index bucket count)."""
+        no value), which are merged by C-level sorts and set or dict operations (a
+        score-index seek of ZRANGEBYSCORE ... LIMIT, a rank-index bucket count)."""
         if reverse:
             return self.head(lower, upper, n, True)[0]
         if self._closed:
@@ -799,7 +799,26 @@ class DB:
         if frozen_rdels or mem.range_dels or n <= 0:
             return self._head_slow(lower, upper, n)[0]
         got = self._head_keys(mem, imms, version, lower, upper, n, seq)
-        return got if got is not None else self._head_slow(lower, upper, n)[0]
+        return got[0] if got is not None else self._head_slow(lower, upper, n)[0]
+
+    def key_step(self, lower: bytes, upper: bytes, n: int) -> tuple[list[bytes], bytes | None]:
+        """One step of a long scan of keys: (the live keys of [lower, nxt) in order, nxt),
+        nxt None once the range is read to upper. Each source hands over up to n keys
+        from lower, as in head_keys, but every live key below the least point where one
+        of them stopped is returned, not only the first n: with s sources sharing the
+        range a step holds n to about n * s keys and no key is read twice (a rank-index
+        build: ~5x cheaper per key than chunks()). Each step reads the state of its
+        time; n >= 1."""
+        if self._closed:
+            raise ClosedError("DB is closed")
+        mem, imms, version, frozen_rdels = self._sv
+        seq = self._last_seq
+        if not (frozen_rdels or mem.range_dels):
+            got = self._head_keys(mem, imms, version, lower, upper, n, seq, True)
+            if got is not None and (got[1] is None or got[1] > lower):
+                return got
+        keys = self._head_slow(lower, upper, n)[0]
+        return keys, (keys[-1] + b"\x00" if len(keys) == n else None)
 
     def _head_keys(
         self,
@@ -810,10 +829,13 @@ class DB:
         upper: bytes | None,
         n: int,
         seq: int,
-    ) -> list[bytes] | None:
+        whole: bool = False,
+    ) -> tuple[list[bytes], bytes | None] | None:
         """_head for keys: the sources' (keys, kinds) parts, newest source first; live
         keys are the union of every part's keys when no part holds a tombstone, else a
-        dict filled oldest part first (a newer version overwrites an older one)."""
+        dict filled oldest part first (a newer version overwrites an older one). (keys,
+        bound): the first n live keys, or with whole every live key below bound, the
+        point up to which every source was read (None: to upper)."""
         want = n + 1
         parts, tables, bound = self._head_tables(
             version, lower, upper, want, seq, imms, False, True
@@ -822,10 +844,8 @@ class DB:
             return None  # a table newer than the view's sequence
         if len(mem) or any(map(len, imms)):
             end = upper if bound is None or (upper is not None and upper <= bound) else bound
-            if parts:
-                known = (
-                    sorted(set().union(*[p[0] for p in parts])) if len(parts) > 1 else parts[0][0]
-                )
+            if parts and not whole:
+                known = _union([p[0] for p in parts])
                 if len(known) >= n:
                     cap = known[n - 1] + b"\x00"  # the least key above the n-th one known
                     if end is None or cap < end:
@@ -845,23 +865,24 @@ class DB:
         if bound is not None and upper is not None and bound >= upper:
             bound = None
         if not parts:
-            return []
+            return [], None
         if any(DELETE in p[1] for p in parts):
             live: dict[bytes, int] = {}
             for keys, kinds in reversed(parts):  # oldest first: newer versions overwrite
                 # a table holds a key's newest version first: reversed, it comes last
                 live.update(zip(reversed(keys), reversed(kinds), strict=True))
             keys = sorted(compress(live, map(DELETE.__ne__, live.values())))
-        elif len(parts) == 1 and not _has_dup(parts[0][0]):
-            keys = parts[0][0]
         else:
-            keys = sorted(set().union(*[p[0] for p in parts]))
+            keys = _union([p[0] for p in parts])
         if bound is not None:
             cut = bisect_left(keys, bound)
+            if whole:
+                del keys[cut:]
+                return keys, bound
             if cut < n:
                 return None  # not enough known: the general path
             del keys[cut:]
-        return keys[:n]
+        return (keys, bound) if whole else (keys[:n], bound)
 
     def _head_slow(
         self, lower: bytes, upper: bytes | None, n: int, reverse: bool = False
@@ -1068,20 +1089,21 @@ class DB:
             chunks = None
             self._release_snapshot(seq)
 
-    def key_chunks(self, lower: bytes, upper: bytes) -> Iterator[list[bytes]]:
+    def key_chunks(self, lower: bytes, upper: bytes, step: int = 4096) -> Iterator[list[bytes]]:
         """The live keys of [lower, upper) in order, a list at a time. When one level's
         tables hold the whole range (no memtable entry, no other level, no range
-        deletion: a settled range) the keys are sliced from their blocks without
-        building an entry per key (~3x cheaper: a rank index build); else chunks()."""
+        deletion: a settled range) the keys are sliced from their blocks; else by
+        key_step (each list read from the state of its time, no snapshot across lists:
+        callers that need one view hold off writers meanwhile, as the rank indexes
+        build under the store lock)."""
         sv = self._sv  # held for the whole iteration: its Version keeps the files alive
         sole = self._sole_tables(lower, upper, sv)
         if sole is None:
-            chunks = self.chunks(lower, upper)
-            try:
-                for keys, _ in chunks:
+            nxt: bytes | None = lower
+            while nxt is not None:
+                keys, nxt = self.key_step(nxt, upper, step)
+                if keys:
                     yield keys
-            finally:
-                chunks.close()  # its snapshot goes when this generator is closed early
             return
         for f in sole:
             yield from self._table(f).live_keys(lower, upper)
@@ -1858,6 +1880,19 @@ class Snapshot:
 def _has_dup(keys: list[bytes]) -> bool:
     """Does a sorted key list repeat a key (older versions, or a key in two sources)?"""
     return any(map(eq, keys, islice(keys, 1, None)))
+
+
+def _union(lists: list[list[bytes]]) -> list[bytes]:
+    """The sorted keys of sorted lists, each once: one sort of their concatenation
+    (Timsort merges the sorted runs, ~n log(runs) compares) and a C-level pass that
+    drops repeats (a key in two sources, or older versions): ~3x cheaper than sorting
+    a set of fresh bytes objects, which hashes each and compares in random order."""
+    keys = sorted(chain.from_iterable(lists)) if len(lists) > 1 else lists[0]
+    if not _has_dup(keys):
+        return keys
+    out = list(compress(keys, map(ne, keys, islice(keys, 1, None))))
+    out.append(keys[-1])
+    return out
 
 
 def _head_result(

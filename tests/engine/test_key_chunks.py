@@ -1,5 +1,5 @@
 """DB.key_chunks (the live keys of a range, sliced from blocks when one level holds the
-range) and DB.count_keys (their number, counted from block positions) against
+range), DB.key_step (a step of such a scan, every source read in bulk) and DB.count_keys (their number, counted from block positions) against
 collect() on random histories: held snapshots make multi-version
 blocks, tombstones and blobs are mixed in, and the sliced path must be taken. Seeded,
 bounded."""
@@ -62,6 +62,7 @@ def test_key_chunks_match_collect(tmp_path, monkeypatch, seed: int) -> None:
                 want = db.collect(lo, hi)[0]
                 got = [x for chunk in db.key_chunks(lo, hi) for x in chunk]
                 assert got == want, (step, lo, hi)
+                assert _stepped(db, lo, hi, rnd.choice([1, 2, 3, 7, 50])) == want, (step, lo)
                 # expect below and above the count: the short scan and the chunk path
                 expect = rnd.choice([1, 5, 64])
                 assert db.count_keys(lo, hi, expect) == len(want), (step, lo, hi, expect)
@@ -72,6 +73,19 @@ def test_key_chunks_match_collect(tmp_path, monkeypatch, seed: int) -> None:
         assert got == db.collect(b"k", b"l")[0]
         assert db.count_keys(b"k", b"l") == len(got)
     assert sliced[0] > 0 and sliced[1] > 0
+
+
+def _stepped(db: DB, lo: bytes, hi: bytes, n: int) -> list[bytes]:
+    """The keys of [lo, hi) read by DB.key_step, n at a time, checking each step."""
+    out: list[bytes] = []
+    nxt: bytes | None = lo
+    while nxt is not None:
+        cur = nxt
+        keys, nxt = db.key_step(cur, hi, n)
+        assert keys == sorted(set(keys)) and all(cur <= k < hi for k in keys)
+        assert nxt is None or (nxt > cur and (not keys or keys[-1] < nxt))
+        out += keys
+    return out
 
 
 def test_reads_keep_their_files_through_a_compaction(tmp_path, monkeypatch) -> None:
