@@ -1110,14 +1110,19 @@ class DB:
 
     def count_keys(self, lower: bytes, upper: bytes, expect: int = 64) -> int:
         """How many live keys [lower, upper) holds (a rank-index bucket). A settled
-        range (as key_chunks) is counted from block positions, no key built; else a
-        short scan of up to expect keys, and past it every chunk of the range."""
+        range (as key_chunks) is counted from block positions, no key built; else by
+        key_step, `expect` keys from each source a step (one step when the range holds
+        fewer)."""
         sv = self._sv  # held while counting: its Version keeps the files alive
         sole = self._sole_tables(lower, upper, sv)
         if sole is not None:
             return sum(self._table(f).count_live(lower, upper) for f in sole)
-        n = len(self.head_keys(lower, upper, expect))
-        return n if n < expect else sum(len(k) for k, _ in self.chunks(lower, upper))
+        n = 0
+        nxt: bytes | None = lower
+        while nxt is not None:
+            keys, nxt = self.key_step(nxt, upper, max(expect, 1))
+            n += len(keys)
+        return n
 
     def _sole_tables(self, lower: bytes, upper: bytes, sv: Any) -> list[FileMeta] | None:
         """The files, in key order, of the one level of the view sv that holds every
