@@ -15,7 +15,7 @@ import os
 import struct
 
 from shalekv.engine import checksum, filenames
-from shalekv.errors import CorruptionError
+from shalekv.errors import ClosedError, CorruptionError
 
 MAGIC = 0x53484C4B56424C42  # "SHLKVBLB"
 FORMAT_VERSION = 1
@@ -85,7 +85,9 @@ class BlobReader:
         self.size = os.fstat(self.fd).st_size
 
     def read(self, offset: int, size: int) -> tuple[bytes, bytes]:
-        """(key, value) of the record at offset."""
+        """(key, value) of the record at offset; ClosedError once closed (DB.close)."""
+        if self.fd < 0:
+            raise ClosedError("DB is closed")
         head = os.pread(self.fd, RECORD.size, offset)
         if len(head) != RECORD.size:
             raise CorruptionError("blob record header past end of file", self.path, offset)

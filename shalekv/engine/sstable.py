@@ -23,7 +23,7 @@ from xxhash import xxh64_intdigest
 from shalekv.engine import bloom, checksum, compression, filenames
 from shalekv.engine.block_cache import RAW_KNOWN, BlockCache
 from shalekv.engine.write_batch import DELETE
-from shalekv.errors import CorruptionError
+from shalekv.errors import ClosedError, CorruptionError
 
 MAGIC = 0x53484C4B56535354  # "SHLKVSST"
 # 2: data blocks may end with a hash index (FLAG_HASH8/16); version 1 tables are read
@@ -565,7 +565,7 @@ class SSTableReader:
         )
 
     def _read_block(self, offset: int, size: int, always_verify: bool = False) -> bytes:
-        raw = os.pread(self.fd, size + TRAILER_SIZE, offset)
+        raw = os.pread(self._fd(), size + TRAILER_SIZE, offset)
         if len(raw) != size + TRAILER_SIZE:
             raise CorruptionError("block runs past the end of the file", self.path, offset)
         codec, crc = TRAILER.unpack_from(raw, size)
@@ -603,7 +603,7 @@ class SSTableReader:
                 return blk
         off = self.block_offsets[i]
         size = self.block_sizes[i]
-        raw = os.pread(self.fd, size + TRAILER_SIZE, off)
+        raw = os.pread(self._fd(), size + TRAILER_SIZE, off)
         if len(raw) != size + TRAILER_SIZE:
             raise CorruptionError("block runs past the end of the file", self.path, off)
         codec, crc = TRAILER.unpack_from(raw, size)
@@ -908,6 +908,13 @@ class SSTableReader:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def _fd(self) -> int:
+        """The open file; ClosedError once closed (DB.close: an iterator or a paused
+        scan used after it), not the EBADF of a read on fd -1."""
+        if self.fd < 0:
+            raise ClosedError("DB is closed")
+        return self.fd
 
 
 def _live_in(blk: DecodedBlock, lo: int, hi: int, prev: bytes | None) -> list[bytes]:

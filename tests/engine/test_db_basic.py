@@ -7,7 +7,7 @@ import os
 import pytest
 
 from shalekv.engine import DB, WriteBatch
-from shalekv.errors import InvalidArgumentError, LockError
+from shalekv.errors import ClosedError, InvalidArgumentError, LockError
 
 
 def k(i: int) -> bytes:
@@ -191,3 +191,38 @@ def test_writes_slow_down_before_lagging_flushes_stop_them(db_path, monkeypatch)
     with DB.open(db_path, compaction_workers=0) as db:
         assert db.get(k(10_019)) == b"v" * 100
         assert db.get(k(0)) == b"v" * 100
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_reads_after_close_raise_closed_error(db_path, big):
+    """Every read of a closed DB is ClosedError: the calls, and iterators or scans left
+    open across close(), once they need a file (a table block, a blob value) — not the
+    EBADF of a read on a closed descriptor."""
+    db = DB.open(
+        db_path,
+        compaction_workers=0,
+        block_size=256,
+        block_cache_size=0,
+        compressed_cache_size=0,
+        blob_threshold=64 if big else 1 << 20,
+    )
+    for i in range(2000):
+        db.put(b"k%05d" % i, b"v" * (100 if big else 20))
+    db.flush()
+    its = [db.items(), db.items(reverse=True), db.chunks()]
+    for it in its:
+        next(it)
+    db.close()
+    for it in its:
+        with pytest.raises(ClosedError):
+            for _ in it:
+                pass
+    for read in (
+        lambda: db.get(b"k00001"),
+        lambda: list(db.items()),
+        lambda: db.head_keys(b"k", b"l", 5),
+        lambda: db.key_step(b"k", b"l", 5),
+        lambda: next(db.key_chunks(b"k", b"l")),
+    ):
+        with pytest.raises(ClosedError):
+            read()
