@@ -24,6 +24,8 @@ from shalekv.commands.reply import NULL_ARRAY
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
 from shalekv.types import encoding as enc
+from shalekv.types import lists as ls
+from shalekv.types import zsets as zs
 from shalekv.types.compaction_filter import COMPACTION_FILTER
 from shalekv.types.encoding import KEY_CLASS_PREFIX
 from shalekv.types.expiry import ExpiryCycle
@@ -60,6 +62,7 @@ _CALLBACKS["GEOPOS"] = _nested_nulls(_CALLBACKS.get("GEOPOS"))
 _NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
 
 _EXPIRE = struct.Struct(">q")
+_EXACT = 1 << 53  # ints up to this are floats exactly, as strtod reads their digits
 
 
 def _decode(r: Any, enc: Encoder) -> Any:
@@ -125,7 +128,7 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         self._store = _store
         _store.check_db(db)
         self._db = db
-        self._fast_reads = True
+        self._inline = True  # commands may skip the command table (not a pipeline)
         self._decode = decode_responses
         self._encoder = Encoder(encoding, encoding_errors, decode_responses)
         self.response_callbacks = dict(_CALLBACKS)
@@ -289,18 +292,83 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         gt: bool = False,
         lt: bool = False,
     ) -> Any:
-        """redis-py's zadd(); a plain mapping skips its eleven option tests."""
+        """redis-py's zadd(); a plain mapping skips its eleven option tests, and one
+        member with a float (not NaN) or exact int score runs inline (`_inline_call`):
+        the score is not written out as text and read back (repr, then strtod, gives
+        the same double)."""
         if mapping and not (nx or xx or ch or incr or gt or lt):
+            if self._inline and len(mapping) == 1:
+                ((member, score),) = mapping.items()
+                key, m = self._key(name), self._key(member)
+                ts = type(score)
+                if (
+                    key is not None
+                    and m is not None
+                    and (
+                        (ts is float and score == score)
+                        or (ts is int and -_EXACT <= score <= _EXACT)
+                    )
+                ):
+                    r = self._inline_call(zs.add, key, [(float(score), m)])[0]
+                    return self._inline_reply("ZADD", r)
             return self.execute_command(
                 "ZADD", name, *[x for m, s in mapping.items() for x in (s, m)]
             )
         return super().zadd(name, mapping, nx, xx, ch, incr, gt, lt)  # type: ignore[misc]
 
+    def rpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
+        """redis-py's rpop(); without count, inline (`_inline_call`)."""
+        key = self._key(name) if count is None and self._inline else None
+        if key is None:
+            return super().rpop(name, count)  # type: ignore[misc]
+        r = self._inline_call(ls.pop, key, False)
+        return self._inline_reply("RPOP", None if r is None else r[0])
+
+    def lpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
+        """redis-py's lpop(); without count, inline (`_inline_call`)."""
+        key = self._key(name) if count is None and self._inline else None
+        if key is None:
+            return super().lpop(name, count)  # type: ignore[misc]
+        r = self._inline_call(ls.pop, key, True)
+        return self._inline_reply("LPOP", None if r is None else r[0])
+
+    def _key(self, x: Any) -> bytes | None:
+        """A str or bytes argument as redis-py encodes it; None for other types (the
+        inline paths leave those to execute_command and redis-py's Encoder)."""
+        t = type(x)
+        if t is bytes:
+            return x  # type: ignore[no-any-return]
+        if t is str:
+            e = self._encoder
+            return x.encode(e.encoding, e.encoding_errors)  # type: ignore[no-any-return]
+        return None
+
+    def _inline_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(txn, db, *args) of the data-type layer as one command: under the store
+        lock, in its own transaction, committed; what execute_command does once a
+        command's handler has parsed its arguments. For the hot embedded calls whose
+        arguments need no parsing (a float score, one pop): no argument list encoded
+        and parsed back, no handler frame (ZADD -12 %, RPOP -8 % bytecodes)."""
+        store = self._store
+        with store.lock:
+            t = Txn(store)
+            r = fn(t, self._db, *args)
+            t.commit()
+        return r
+
+    def _inline_reply(self, name: str, r: Any) -> Any:
+        """The reply of an inline call as execute_command would give it: decoded when
+        asked for, through the command's reply callback."""
+        if self._decode:
+            return self._reply(name, r, {})
+        cb = self.response_callbacks.get(name)
+        return r if cb is None else cb(r)
+
     def get(self, name: Any) -> Any:
         """redis-py's get(). A live string is read with one engine lookup, without
         the store lock (a single lookup is atomic); anything else (missing type,
         expired key to delete, pipelines) takes the command path."""
-        if self._fast_reads:
+        if self._inline:
             t = type(name)
             if t is str:  # the usual key types inline: redis-py's Encoder.encode is ~45
                 encoder = self._encoder  # bytecodes of isinstance tests
@@ -351,7 +419,7 @@ class Pipeline(ShaleKV):
         self.response_callbacks = client.response_callbacks
         self._owner = False
         self._expiry = None
-        self._fast_reads = False  # reads queue like every other command
+        self._inline = False  # every command queues, through execute_command
         self._transaction = transaction
         self.command_stack: list[tuple[list[bytes], tuple[Any, ...], dict[str, Any]]] = []
         self.queue_errors: list[tuple[int, Exception]] = []

@@ -656,3 +656,44 @@ def test_watch_sees_list_writes(pair: Pair) -> None:
                 except redis.WatchError:  # ours subclasses redis-py's
                     outcomes.append("watch-error")
         assert outcomes[0] == outcomes[1], (method, outcomes)
+
+
+def test_pops_inline_match_redis(
+    pair: Pair, redis_port: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LPOP/RPOP without count run inline (no command parsing): missing keys, the last
+    element (the key goes), binary values, WRONGTYPE, keys of other types (the command
+    path), counts, and a client that decodes replies give what redis-server gives."""
+    s = pair.same
+    inline = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
+    )
+    s("rpop", "l")
+    s("lpop", b"l")
+    s("rpush", "l", "a", b"\x00\xff", "", "d", "e")
+    for pop in ("rpop", "lpop", "rpop", "lpop"):
+        s(pop, "l")
+    s("rpop", "l", 0)
+    s("lpop", "l", 2)
+    s("rpop", "l")  # the last one: the key goes
+    s("exists", "l")
+    s("rpush", 7, "x")
+    s("rpop", 7)  # an int key: the command path
+    s("set", "str", "v")
+    s("rpop", "str")
+    s("lpop", "str")
+    assert len(inline) == 2 + 4 + 1 + 2
+    real = redis.Redis(port=redis_port, decode_responses=True)
+    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
+    try:
+        real.flushall()
+        dp = Pair(db, real)
+        dp.same("rpush", "l", "é", "b")
+        dp.same("rpop", "l")
+        dp.same("lpop", "l")
+        dp.same("lpop", "l")
+    finally:
+        db.close()
+        real.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -898,3 +899,62 @@ def test_persistence_flush_compact(tmp_path: Path) -> None:
             (b"y", float("-inf")),
             (b"x", float("inf")),
         ]
+
+
+def test_zadd_inline_scores_match_redis(
+    pair: Pair, redis_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-member ZADD with a float or int score runs inline, its score never
+    written out as text: every double, the ints around 2**53 (beyond it: the command
+    path), NaN, other argument types, WRONGTYPE, and a
+    client that decodes replies give what redis-server gives."""
+    s = pair.same
+    inline = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
+    )
+    scores: list[Any] = [
+        0.1,
+        -0.0,
+        0.0,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        2**53,
+        -(2**53),
+        2**53 + 1,
+        -(2**63),
+        10**400,
+        3,
+        "4.5",
+    ]
+    for i, score in enumerate(scores):
+        s("zadd", "z", {f"m{i}": score})
+        s("zadd", "z", {f"m{i}".encode(): score})  # again: an update, not an add
+        s("zscore", "z", f"m{i}")
+    for member in (7, 2.5, b"\x00\xff", ""):
+        s("zadd", "z", {member: 1.25})
+    s("zadd", 42, {"a": 1.0})
+    s("zadd", b"bin\x00key", {"a": 2.0})
+    s("zrange", "z", 0, -1, withscores=True)
+    # inline: 2 x the 11 finite, infinite or exact-int scores, 2 of the members, 1 key
+    assert len(inline) == 2 * 11 + 2 + 1
+    s("set", "str", "v")
+    s("zadd", "str", {"a": 1.0})
+    s("zadd", "str", {"a": float("nan")})  # the score's error comes first
+    s("zadd", "z", {})  # redis-py's own DataError
+    real = redis.Redis(port=redis_port, decode_responses=True)
+    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
+    try:
+        real.flushall()
+        dp = Pair(db, real)
+        dp.same("zadd", "z", {"é": 1.5})
+        dp.same("zadd", "z", {"é": 2.5})
+        dp.same("zrange", "z", 0, -1, withscores=True)
+    finally:
+        db.close()
+        real.close()
