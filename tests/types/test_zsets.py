@@ -958,3 +958,86 @@ def test_zadd_inline_scores_match_redis(
     finally:
         db.close()
         real.close()
+
+
+def test_score_ranges_inline_match_redis(
+    pair: Pair, redis_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Z[REV]RANGEBYSCORE without WITHSCORES run inline: bounds of every argument type
+    (ints, floats, NaN, exclusive and infinite spellings, bad text), LIMITs in and out
+    of range, one of start/num alone, WITHSCORES (the command path), missing keys,
+    WRONGTYPE and a decoding client give what redis-server gives."""
+    s = pair.same
+    inline = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
+    )
+    s("zadd", "z", {f"m{i}": i / 2 for i in range(-6, 20)})
+    s("zadd", "z", {"a": float("inf"), "b": float("-inf")})
+    bounds: list[Any] = [
+        0,
+        -2,
+        2.5,
+        float("inf"),
+        float("-inf"),
+        "(1",
+        "-inf",
+        "+inf",
+        b"(3.5",
+        "abc",
+        float("nan"),
+        "",
+        2**70,
+    ]
+    for lo in bounds:
+        for hi in (5, "+inf", "(7", float("inf")):
+            s("zrangebyscore", "z", lo, hi)
+            s("zrevrangebyscore", "z", hi, lo)
+    for start, num in ((0, 3), (2, 2), (-1, 5), (0, -1), (30, 5), (1, 0), (2**64, 1), (0, 2**70)):
+        s("zrangebyscore", "z", 0, "+inf", start, num)
+        s("zrevrangebyscore", "z", "+inf", 0, start, num)
+    s("zrangebyscore", "z", 0, 5, 1)  # start without num: redis-py's DataError
+    s("zrangebyscore", "z", 0, 5, withscores=True)
+    s("zrangebyscore", "z", 0, 5, 1, 2, withscores=True)
+    s("zrangebyscore", "missing", 0, 5)
+    s("zrangebyscore", 7, 0, 5)  # an int key: the command path
+    s("set", "str", "v")
+    s("zrangebyscore", "str", 0, 5)
+    s("zrangebyscore", "str", "x", 5)  # the bound's error comes first
+    assert len(inline) >= 2 * 4 * 11 + 2 * 6 + 2
+    real = redis.Redis(port=redis_port, decode_responses=True)
+    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
+    try:
+        real.flushall()
+        dp = Pair(db, real)
+        dp.same("zadd", "z", {"é": 1.5, "b": 2})
+        dp.same("zrangebyscore", "z", 0, 5)
+        dp.same("zrevrangebyscore", "z", 5, 0, 0, 1)
+    finally:
+        db.close()
+        real.close()
+
+
+def test_ranks_inline_match_redis(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ZRANK/ZREVRANK without WITHSCORE run inline: members present and absent, binary
+    ones, missing keys, WRONGTYPE, other argument types and WITHSCORE (the command
+    path: Redis 7.0 has no WITHSCORE) give what redis-server gives."""
+    s = pair.same
+    inline = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
+    )
+    s("zadd", "z", {f"m{i}": i % 7 for i in range(40)})
+    s("zadd", "z", {b"\x00\xff": 3, "": -1})
+    for member in ("m0", "m13", "m39", b"\x00\xff", "", "nope"):
+        s("zrank", "z", member)
+        s("zrevrank", "z", member)
+    s("zrank", "missing", "m0")
+    s("zrank", "z", 5)  # an int member: the command path
+    s("zrank", "z", "m1", withscore=True)
+    s("set", "str", "v")
+    s("zrank", "str", "m0")
+    s("zrevrank", "str", "m0")
+    assert len(inline) == 2 * 6 + 1 + 2  # the ZADDs of several members take the command path
