@@ -970,11 +970,13 @@ class DB:
         if l0:
             rs = version.readers[0]
             cands = version.l0_in(lower, upper)
-            aged: list[tuple[int, Any]] = []  # keys_only: (position, part) of each file
-            if keys_only:
-                # the lowest-starting files first: the bound falls early, and files of
-                # a sequential fill lying above it are skipped (their parts are put
-                # back newest first below)
+            aged: list[tuple[int, Any]] = []  # sorted: (position, part) of each file
+            ordered = keys_only and want > 64
+            if ordered:
+                # A long step (key_step): the lowest-starting files first, so the bound
+                # falls early and files of a sequential fill lying above it are skipped
+                # (their parts are put back newest first below). Not worth its sort for
+                # a short scan's few keys.
                 cands = sorted(cands, key=_smallest_of)
             first_i = len(l0)
             for i, f in cands:
@@ -990,10 +992,14 @@ class DB:
                     if keys_only:
                         if t.max_seq > seq:
                             return entries, -1, None
-                        keys, kinds, b = t.head_keys(lower, _below(upper, bound), want)
-                        if keys:
-                            aged.append((i, (keys, kinds)))
+                        cap = upper if bound is None else _below(upper, bound)
+                        keys, kinds, b = t.head_keys(lower, cap, want)
                         got = None
+                        if keys:
+                            if ordered:
+                                aged.append((i, (keys, kinds)))
+                            else:
+                                got = [(keys, kinds)]
                     elif reverse:
                         got, b = t.head_rev(lower, upper, want, seq, base + i)
                     else:
@@ -1034,7 +1040,8 @@ class DB:
                 if keys_only:
                     if t.max_seq > seq:
                         return entries, -1, None
-                    keys, kinds, b = t.head_keys(lower, _below(upper, bound), want)
+                    cap = upper if bound is None else _below(upper, bound)
+                    keys, kinds, b = t.head_keys(lower, cap, want)
                     got = [(keys, kinds)] if keys else None
                 else:
                     got, b = t.head(lower, upper, want, seq, base + level)
