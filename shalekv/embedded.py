@@ -25,6 +25,7 @@ from shalekv.commands.zsets import parse_score_range
 from shalekv.engine.db import DB
 from shalekv.errors import ResponseError, ShaleError, WatchError
 from shalekv.types import encoding as enc
+from shalekv.types import hashes as hs
 from shalekv.types import lists as ls
 from shalekv.types import zsets as zs
 from shalekv.types.compaction_filter import COMPACTION_FILTER
@@ -317,6 +318,22 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
                 "ZADD", name, *[x for m, s in mapping.items() for x in (s, m)]
             )
         return super().zadd(name, mapping, nx, xx, ch, incr, gt, lt)  # type: ignore[misc]
+
+    def hset(  # type: ignore[override]
+        self,
+        name: Any,
+        key: Any = None,
+        value: Any = None,
+        mapping: Any = None,
+        items: Any = None,
+    ) -> Any:
+        """redis-py's hset(); one field given as key and value, inline (`_inline_call`;
+        the value encoded as redis-py encodes it)."""
+        if self._inline and not mapping and not items and key is not None:
+            k, f, v = self._key(name), self._key(key), self._arg(value)
+            if k is not None and f is not None and v is not None:
+                return self._inline_reply("HSET", self._inline_call(hs.hset, k, [(f, v)]))
+        return super().hset(name, key, value, mapping, items)  # type: ignore[misc]
 
     def rpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
         """redis-py's rpop(); without count, inline (`_inline_call`)."""

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -382,3 +383,40 @@ def test_expired_hash_is_absent(pair: Pair) -> None:
     db.hset("h", "c", 1)
     db.hdel("h", "a")
     assert db.ttl("h") > 90  # field writes keep the key's TTL
+
+
+def test_hset_inline_matches_redis(
+    pair: Pair, redis_port: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hset() of one field given as key and value runs inline: values of every type
+    redis-py encodes (str, bytes, ints, floats incl. inf/NaN text, empty), new and
+    existing fields, an int field, mappings and items (the command path),
+    WRONGTYPE and a decoding client give what redis-server gives."""
+    s = pair.same
+    inline = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
+    )
+    values: list[Any] = ["v", b"\x00\xff", "", 0, -7, 2**70, 1.5, -0.0, float("inf"), float("nan")]
+    for i, v in enumerate(values):
+        s("hset", "h", f"f{i}", v)
+        s("hset", "h", f"f{i}".encode(), v)  # again: not a new field
+        s("hget", "h", f"f{i}")
+    s("hset", "h", 5, "int field")  # the command path
+    s("hset", "h", mapping={"m": 1, "n": b"2"})
+    s("hset", "h", "k", "v", mapping={"m2": 3}, items=["i1", "v1"])
+    s("hgetall", "h")
+    s("set", "str", "v")
+    s("hset", "str", "f", "v")
+    assert len(inline) == 2 * len(values) + 1
+    real = redis.Redis(port=redis_port, decode_responses=True)
+    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
+    try:
+        real.flushall()
+        dp = Pair(db, real)
+        dp.same("hset", "h", "é", "ü")
+        dp.same("hgetall", "h")
+    finally:
+        db.close()
+        real.close()
