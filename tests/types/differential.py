@@ -4,9 +4,14 @@ redis-server; results and error texts must match exactly."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import redis
+
+import shalekv
 
 
 def outcome(client: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -65,3 +70,28 @@ class Pair:
         assert ours == theirs, f"keys differ: {ours} != {theirs}\n" + "\n".join(self.log[-30:])
         for k in ours:
             assert self.shale.type(k) == self.real.type(k), k
+
+
+def inline_calls(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The arguments of the embedded client's inline calls (`ShaleKV._inline_call`)
+    from now on: tests check that the inline path was taken, not only its answers."""
+    calls: list[tuple[Any, ...]] = []
+    call = pair.shale._inline_call
+    monkeypatch.setattr(
+        pair.shale, "_inline_call", lambda fn, *a: (calls.append(a), call(fn, *a))[1]
+    )
+    return calls
+
+
+@contextmanager
+def decoding_pair(redis_port: int, path: str) -> Iterator[Pair]:
+    """A Pair of clients that decode replies (decode_responses=True): a fresh embedded
+    store at path and the session's redis-server, emptied."""
+    real = redis.Redis(port=redis_port, decode_responses=True)
+    db = shalekv.open(path, compaction_workers=0, decode_responses=True)
+    try:
+        real.flushall()
+        yield Pair(db, real)
+    finally:
+        db.close()
+        real.close()

@@ -7,13 +7,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
 from shalekv.types import collection as set_types
-from tests.types.differential import Pair
+from tests.types.differential import Pair, decoding_pair, inline_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated hmset")
 
@@ -393,11 +392,7 @@ def test_hset_inline_matches_redis(
     existing fields, an int field, mappings and items (the command path),
     WRONGTYPE and a decoding client give what redis-server gives."""
     s = pair.same
-    inline = []
-    call = pair.shale._inline_call
-    monkeypatch.setattr(
-        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
-    )
+    inline = inline_calls(pair, monkeypatch)
     values: list[Any] = ["v", b"\x00\xff", "", 0, -7, 2**70, 1.5, -0.0, float("inf"), float("nan")]
     for i, v in enumerate(values):
         s("hset", "h", f"f{i}", v)
@@ -410,13 +405,6 @@ def test_hset_inline_matches_redis(
     s("set", "str", "v")
     s("hset", "str", "f", "v")
     assert len(inline) == 2 * len(values) + 1
-    real = redis.Redis(port=redis_port, decode_responses=True)
-    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
-    try:
-        real.flushall()
-        dp = Pair(db, real)
+    with decoding_pair(redis_port, str(tmp_path / "d")) as dp:
         dp.same("hset", "h", "é", "ü")
         dp.same("hgetall", "h")
-    finally:
-        db.close()
-        real.close()

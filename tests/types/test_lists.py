@@ -14,7 +14,7 @@ import shalekv
 from shalekv.types import encoding as enc
 from shalekv.types import lists as ls
 from shalekv.types.keyspace import Txn
-from tests.types.differential import Pair
+from tests.types.differential import Pair, decoding_pair, inline_calls
 
 KEYS = ["a", "b", b"\x00bin\xff"]
 BIG = ["9223372036854775807", "-9223372036854775808", "9223372036854775808", "abc", "1.5", ""]
@@ -665,11 +665,7 @@ def test_pops_inline_match_redis(
     element (the key goes), binary values, WRONGTYPE, keys of other types (the command
     path), counts, and a client that decodes replies give what redis-server gives."""
     s = pair.same
-    inline = []
-    call = pair.shale._inline_call
-    monkeypatch.setattr(
-        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
-    )
+    inline = inline_calls(pair, monkeypatch)
     s("rpop", "l")
     s("lpop", b"l")
     s("rpush", "l", "a", b"\x00\xff", "", "d", "e")
@@ -685,15 +681,8 @@ def test_pops_inline_match_redis(
     s("rpop", "str")
     s("lpop", "str")
     assert len(inline) == 2 + 4 + 1 + 2
-    real = redis.Redis(port=redis_port, decode_responses=True)
-    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
-    try:
-        real.flushall()
-        dp = Pair(db, real)
+    with decoding_pair(redis_port, str(tmp_path / "d")) as dp:
         dp.same("rpush", "l", "é", "b")
         dp.same("rpop", "l")
         dp.same("lpop", "l")
         dp.same("lpop", "l")
-    finally:
-        db.close()
-        real.close()

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
-from tests.types.differential import Pair
+from tests.types.differential import Pair, decoding_pair, inline_calls
 
 X = "execute_command"
 
@@ -909,11 +908,7 @@ def test_zadd_inline_scores_match_redis(
     path), NaN, other argument types, WRONGTYPE, and a
     client that decodes replies give what redis-server gives."""
     s = pair.same
-    inline = []
-    call = pair.shale._inline_call
-    monkeypatch.setattr(
-        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
-    )
+    inline = inline_calls(pair, monkeypatch)
     scores: list[Any] = [
         0.1,
         -0.0,
@@ -947,17 +942,10 @@ def test_zadd_inline_scores_match_redis(
     s("zadd", "str", {"a": 1.0})
     s("zadd", "str", {"a": float("nan")})  # the score's error comes first
     s("zadd", "z", {})  # redis-py's own DataError
-    real = redis.Redis(port=redis_port, decode_responses=True)
-    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
-    try:
-        real.flushall()
-        dp = Pair(db, real)
+    with decoding_pair(redis_port, str(tmp_path / "d")) as dp:
         dp.same("zadd", "z", {"é": 1.5})
         dp.same("zadd", "z", {"é": 2.5})
         dp.same("zrange", "z", 0, -1, withscores=True)
-    finally:
-        db.close()
-        real.close()
 
 
 def test_score_ranges_inline_match_redis(
@@ -968,11 +956,7 @@ def test_score_ranges_inline_match_redis(
     of range, one of start/num alone, WITHSCORES (the command path), missing keys,
     WRONGTYPE and a decoding client give what redis-server gives."""
     s = pair.same
-    inline = []
-    call = pair.shale._inline_call
-    monkeypatch.setattr(
-        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
-    )
+    inline = inline_calls(pair, monkeypatch)
     s("zadd", "z", {f"m{i}": i / 2 for i in range(-6, 20)})
     s("zadd", "z", {"a": float("inf"), "b": float("-inf")})
     bounds: list[Any] = [
@@ -1006,17 +990,10 @@ def test_score_ranges_inline_match_redis(
     s("zrangebyscore", "str", 0, 5)
     s("zrangebyscore", "str", "x", 5)  # the bound's error comes first
     assert len(inline) >= 2 * 4 * 11 + 2 * 6 + 2
-    real = redis.Redis(port=redis_port, decode_responses=True)
-    db = shalekv.open(str(tmp_path / "d"), compaction_workers=0, decode_responses=True)
-    try:
-        real.flushall()
-        dp = Pair(db, real)
+    with decoding_pair(redis_port, str(tmp_path / "d")) as dp:
         dp.same("zadd", "z", {"é": 1.5, "b": 2})
         dp.same("zrangebyscore", "z", 0, 5)
         dp.same("zrevrangebyscore", "z", 5, 0, 0, 1)
-    finally:
-        db.close()
-        real.close()
 
 
 def test_ranks_inline_match_redis(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1024,11 +1001,7 @@ def test_ranks_inline_match_redis(pair: Pair, monkeypatch: pytest.MonkeyPatch) -
     ones, missing keys, WRONGTYPE, other argument types and WITHSCORE (the command
     path: Redis 7.0 has no WITHSCORE) give what redis-server gives."""
     s = pair.same
-    inline = []
-    call = pair.shale._inline_call
-    monkeypatch.setattr(
-        pair.shale, "_inline_call", lambda fn, *a: (inline.append(a), call(fn, *a))[1]
-    )
+    inline = inline_calls(pair, monkeypatch)
     s("zadd", "z", {f"m{i}": i % 7 for i in range(40)})
     s("zadd", "z", {b"\x00\xff": 3, "": -1})
     for member in ("m0", "m13", "m39", b"\x00\xff", "", "nope"):
