@@ -48,6 +48,7 @@ rest of the file is kept as it is.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -493,10 +494,38 @@ def percentile(ordered: Sequence[int], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] / 1000
 
 
+class GcTimer:
+    """Seconds and count of this process's garbage collections, per generation, while
+    installed (gc.callbacks): the part of a workload's time the cyclic collector took,
+    which grows with the objects a store keeps alive (cached blocks, memtables)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._start = 0.0
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            g = info["generation"]
+            self.seconds[g] += time.perf_counter() - self._start
+            self.counts[g] += 1
+
+
 def run_workload(
     w: Workload, fn: Callable[..., Any], sizes: Sizes, values: eb.Values, budget: float
 ) -> dict[str, Any]:
-    """Time calls of fn over w's operations; stop early (reported) past budget seconds."""
+    """Time calls of fn over w's operations; stop early (reported) past budget seconds.
+    The collector's time inside the timed calls is reported apart (gc_seconds: it is
+    part of `seconds`), by generation."""
     idx = w.indices(sizes)
     total = len(idx)
     sample_all = total <= SAMPLE_ALL_BELOW
@@ -504,6 +533,7 @@ def run_workload(
     record = latencies.append
     clock, now = time.perf_counter_ns, time.perf_counter
     seconds, done, good, size, stopped = 0.0, 0, 0, FIRST_CHUNK, False
+    gc_timer = GcTimer()
     while done < total:
         if seconds > budget:
             stopped = True
@@ -516,14 +546,15 @@ def run_workload(
         sampled, rest = calls[:n_sampled], calls[n_sampled:]
         results: list[Any] = []
         out = results.append
-        t0 = now()
-        for a in sampled:
-            s = clock()
-            out(fn(*a))
-            record(clock() - s)
-        for a in rest:
-            out(fn(*a))
-        seconds += now() - t0
+        with gc_timer:
+            t0 = now()
+            for a in sampled:
+                s = clock()
+                out(fn(*a))
+                record(clock() - s)
+            for a in rest:
+                out(fn(*a))
+            seconds += now() - t0
         done += len(calls)
         if w.check is not None:
             check = w.check
@@ -539,6 +570,8 @@ def run_workload(
         "p99": percentile(ordered, 0.99) if ordered else None,
         "sampled": len(ordered),
         "stopped": stopped,
+        "gc_seconds": [round(x, 4) for x in gc_timer.seconds],
+        "gc_collections": gc_timer.counts,
     }
 
 

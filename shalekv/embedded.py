@@ -340,16 +340,14 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         key = self._key(name) if count is None and self._inline else None
         if key is None:
             return super().rpop(name, count)  # type: ignore[misc]
-        r = self._inline_call(ls.pop, key, False)
-        return self._inline_reply("RPOP", None if r is None else r[0])
+        return self._inline_reply("RPOP", self._inline_call(ls.pop_one, key, False))
 
     def lpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
         """redis-py's lpop(); without count, inline (`_inline_call`)."""
         key = self._key(name) if count is None and self._inline else None
         if key is None:
             return super().lpop(name, count)  # type: ignore[misc]
-        r = self._inline_call(ls.pop, key, True)
-        return self._inline_reply("LPOP", None if r is None else r[0])
+        return self._inline_reply("LPOP", self._inline_call(ls.pop_one, key, True))
 
     def zrangebyscore(  # type: ignore[override]
         self,

@@ -74,8 +74,7 @@ def _pop_generic(ctx: Context, a: list[bytes], left: bool) -> object:
     if len(a) > 3:
         raise ResponseError(f"wrong number of arguments for '{a[0].decode().lower()}' command")
     if len(a) == 2:
-        r = ls.pop(ctx.t, ctx.db, a[1], left)
-        return None if r is None else r[0]
+        return ls.pop_one(ctx.t, ctx.db, a[1], left)
     count = _non_negative(a[2], POSITIVE)
     if count == 0:
         return NULL_ARRAY if ls.llen(ctx.t, ctx.db, a[1]) == 0 else []

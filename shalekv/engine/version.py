@@ -228,6 +228,7 @@ class Version:
         # starting with it, newest first (l0_for_byte): with tables partitioned by a
         # key prefix most L0 files cannot, and a lookup need not compare against them
         self._l0_by_byte: dict[int, list[tuple[int, FileMeta]]] = {}
+        self._probes: dict[int, list[tuple[bytes, bytes, Any, int, Any]]] = {}  # _l0_probes
         # (level, files, largest keys, readers) of the levels >= 1 that have files: a
         # short scan (DB.head) visits only these
         self.deep = [
@@ -289,6 +290,23 @@ class Version:
             return files[i]
         return None
 
+    def _l0_probes(self, b: int, table_for: Any) -> list[tuple[bytes, bytes, Any, int, Any]]:
+        """(smallest, largest, bloom words or None, their count, reader) of the L0 files,
+        newest first, that may hold a key whose first byte is b (l0_for_byte; b -1:
+        the empty key, all of them), their readers opened: what get() tests for each,
+        unpacked in one step."""
+        got = self._probes.get(b)
+        if got is None:
+            rs = self.readers[0]
+            got = []
+            for i, f in self.l0_for_byte(b) if b >= 0 else enumerate(self.levels[0]):
+                r = rs[i]
+                if r is None:
+                    r = rs[i] = table_for(f)
+                got.append((f.smallest, f.largest, r.bloom_words, r.bloom_nwords, r))
+            self._probes[b] = got
+        return got
+
     def get(
         self, key: bytes, snapshot: int | None, table_for: Any
     ) -> tuple[int, int, bytes] | None:
@@ -298,34 +316,25 @@ class Version:
         (tested here inline: the hot loop of a point lookup that misses the memtables)."""
         h = xxh64_intdigest(key)
         wsel, mask = bloom.probe(h)
-        readers = self.readers
         if self.levels[0]:
-            rs = readers[0]
-            cands = self._l0_by_byte.get(key[0]) if key else None
-            if cands is None:
-                cands = self.l0_for_byte(key[0]) if key else list(enumerate(self.levels[0]))
-            for i, f in cands:
-                if f.smallest <= key <= f.largest:
-                    r = rs[i]
-                    if r is None:
-                        r = rs[i] = table_for(f)
-                    words = r.bloom_words
-                    if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
+            b = key[0] if key else -1
+            probes = self._probes.get(b)
+            if probes is None:
+                probes = self._l0_probes(b, table_for)
+            for lo, hi, words, nwords, r in probes:
+                if lo <= key <= hi:
+                    if words is not None and words[wsel % nwords] & mask != mask:
                         r.bloom_useful += 1
                         continue
                     e = r.find_entry(key, snapshot, h)
                     if e is not None:
                         return e
-        largest_keys = self.largest_keys
-        for level in range(1, len(self.levels)):
-            files = self.levels[level]
-            if not files:
-                continue
-            i = bisect_left(largest_keys[level], key)
+        for _, files, largest, rs in self.deep:
+            i = bisect_left(largest, key)
             if i < len(files) and files[i].smallest <= key:
-                r = readers[level][i]
+                r = rs[i]
                 if r is None:
-                    r = readers[level][i] = table_for(files[i])
+                    r = rs[i] = table_for(files[i])
                 words = r.bloom_words
                 if words is not None and words[wsel % r.bloom_nwords] & mask != mask:
                     r.bloom_useful += 1

@@ -424,6 +424,11 @@ class Txn:
                 self.put(expiry_key(db, new_exp, key), b"")
                 self._count(db, 0, 1)
 
+    def update_meta(self, db: int, key: bytes, new: bytes) -> None:
+        """Write the new metadata of a key that exists and keeps its expiry (a pop, a
+        push onto an existing list): set_meta without the expiry and count upkeep."""
+        self.put(enc.META + _U16.pack(db) + key, new)
+
     def expire_key(self, db: int, key: bytes, old: bytes) -> None:
         """Delete a key whose deadline passed (lazy or active expiry)."""
         self.del_key(db, key, old)

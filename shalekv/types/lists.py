@@ -43,11 +43,10 @@ def _meta(t: Txn, db: int, key: bytes) -> tuple[bytes, int, int, int, int] | Non
     return m, exp, version, head, tail
 
 
-def _write_meta(
-    t: Txn, db: int, key: bytes, old: bytes, exp: int, version: int, head: int, tail: int
-) -> None:
-    """Store a non-empty list's new version/head/tail, keeping its expire-at."""
-    t.set_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail), old)
+def _write_meta(t: Txn, db: int, key: bytes, exp: int, version: int, head: int, tail: int) -> None:
+    """Store an existing list's new version/head/tail (non-empty), keeping its
+    expire-at."""
+    t.update_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail))
 
 
 def _relocate(
@@ -131,7 +130,10 @@ def _push(t: Txn, db: int, key: bytes, m: bytes | None, values: list[bytes], lef
         for v in values:
             put(p + _pack_index(tail), v)
             tail += 1
-    t.set_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail), m)
+    if m is None:
+        t.set_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail), None)
+    else:
+        _write_meta(t, db, key, exp, version, head, tail)
     return tail - head
 
 
@@ -146,24 +148,40 @@ def push(
     return _push(t, db, key, m, values, left)
 
 
+def _pop_end(t: Txn, db: int, key: bytes, m: bytes, left: bool) -> bytes:
+    """Remove and return the element at one end of the existing list whose metadata is
+    m: one element read, its delete (or the key's, when it was the last) and the new
+    metadata; the path of every LPOP/RPOP without a count."""
+    _, _, exp, version, _, head, tail = _unpack_meta(m)
+    ek = enc.elem_prefix(db, key, version) + _pack_index(head if left else tail - 1)
+    value = t.get(ek)
+    if value is None:
+        raise CorruptionError(f"list element missing: {ek.hex()}")
+    if tail - head == 1:  # the whole version becomes garbage: no element delete needed
+        t.del_key(db, key, m)
+        return value
+    if left:
+        head += 1
+    else:
+        tail -= 1
+    t.delete(ek)
+    t.update_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail))
+    return value
+
+
 def _pop_from(
     t: Txn, db: int, key: bytes, st: tuple[bytes, int, int, int, int], left: bool, count: int
 ) -> list[bytes]:
     """Remove up to count (>= 1) elements from one end of an existing list."""
     m, exp, version, head, tail = st
-    p = enc.elem_prefix(db, key, version)
     k = min(count, tail - head)
     if k == 1:
-        ek = p + _pack_index(head if left else tail - 1)
-        out = [_element(t, ek)]
-        keys = [ek]
+        return [_pop_end(t, db, key, m, left)]
+    p = enc.elem_prefix(db, key, version)
+    if left:
+        items = list(_iter(t, p, head, head + k, True))
     else:
-        if left:
-            items = list(_iter(t, p, head, head + k, True))
-        else:
-            items = list(_iter(t, p, tail - k, tail, False))
-        keys = [ik for ik, _ in items]
-        out = [v for _, v in items]
+        items = list(_iter(t, p, tail - k, tail, False))
     if left:
         head += k
     else:
@@ -171,10 +189,16 @@ def _pop_from(
     if head == tail:  # the whole version becomes garbage: no element deletes needed
         t.del_key(db, key, m)
     else:
-        for ik in keys:
+        for ik, _ in items:
             t.delete(ik)
-        t.set_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail), m)
-    return out
+        _write_meta(t, db, key, exp, version, head, tail)
+    return [v for _, v in items]
+
+
+def pop_one(t: Txn, db: int, key: bytes, left: bool) -> bytes | None:
+    """LPOP/RPOP without a count: the element, None if the key is absent. O(1)."""
+    m = t.lookup(db, key, LIST)
+    return None if m is None else _pop_end(t, db, key, m, left)
 
 
 def pop(t: Txn, db: int, key: bytes, left: bool, count: int = 1) -> list[bytes] | None:
@@ -207,14 +231,14 @@ def move(t: Txn, db: int, src: bytes, dst: bytes, src_left: bool, dst_left: bool
     m, exp, version, head, tail = st
     if src != dst:
         dm = t.lookup(db, dst, LIST)  # WRONGTYPE before anything is popped
-        value = _pop_from(t, db, src, st, src_left, 1)[0]
+        value = _pop_end(t, db, src, m, src_left)
         _push(t, db, dst, dm, [value], dst_left)
         return value
     # Same list: a rotation, or no change when both ends are the same.
     if src_left == dst_left or tail - head == 1:
         i = head if src_left else tail - 1
         value = _element(t, enc.elem_prefix(db, src, version) + _pack_index(i))
-        t.set_meta(db, src, m, m)  # still a write for WATCH, as Redis's pop + push
+        t.update_meta(db, src, m)  # still a write for WATCH, as Redis's pop + push
         return value
     if src_left:  # the head element goes to the tail
         version, head, tail = _room(t, db, src, version, head, tail, 0, 1)
@@ -234,7 +258,7 @@ def move(t: Txn, db: int, src: bytes, dst: bytes, src_left: bool, dst_left: bool
         head -= 1
         tail -= 1
         t.put(p + _pack_index(head), value)
-    _write_meta(t, db, src, m, exp, version, head, tail)
+    _write_meta(t, db, src, exp, version, head, tail)
     return value
 
 
@@ -368,7 +392,7 @@ def linsert(t: Txn, db: int, key: bytes, before: bool, pivot: bytes, element: by
         _shift(t, p, head + r, tail, 1)
         tail += 1
     t.put(p + _pack_index(head + r), element)
-    _write_meta(t, db, key, m, exp, version, head, tail)
+    _write_meta(t, db, key, exp, version, head, tail)
     return n + 1
 
 
@@ -432,7 +456,7 @@ def lrem(t: Txn, db: int, key: bytes, count: int, element: bytes) -> int:
         for j in range(tail - k, tail):
             t.delete(p + _pack_index(j))
         tail -= k
-    _write_meta(t, db, key, m, exp, version, head, tail)
+    _write_meta(t, db, key, exp, version, head, tail)
     return k
 
 
@@ -461,4 +485,4 @@ def ltrim(t: Txn, db: int, key: bytes, start: int, stop: int) -> None:
             delete(p + _pack_index(j))
         for j in range(hi, tail):
             delete(p + _pack_index(j))
-    _write_meta(t, db, key, m, exp, version, lo, hi)
+    _write_meta(t, db, key, exp, version, lo, hi)
