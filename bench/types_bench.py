@@ -27,7 +27,8 @@ blanks its column, bounded by ``--timeout``). Workloads run in order on one stor
     SADD           --num new members into --num/--per-key sets
     ZADD           --zset-members members into one zset (score = member number)
     ZRANGEBYSCORE  --ops queries: random min, max +inf, LIMIT 0 10 (10 results); after
-                   members / 128 of them ShaleKV builds the set's order index, a
+                   members / (60 x sorted runs a read merges) of them ShaleKV builds
+                   the set's order index, a
                    step of ~2,048 keys from each source per call (timed with the
                    rest: docs/decisions.md D21)
     ZRANK          --zrank-ops random members (default: --ops; the first call builds
@@ -1101,9 +1102,9 @@ def description(s: Sizes, paced: bool = True) -> str:
         f"{s.num:,} elements each over {s.collections:,} keys ({s.per_key} per key), RPOP "
         f"and HGET {s.ops:,}; ZADD {s.zset_members:,} members into one zset, "
         f"ZRANGEBYSCORE {s.ops:,} times (random min, +inf, LIMIT 0 {ZRANGE_LIMIT}; ShaleKV "
-        "reads the engine until the set has been read members / 128 times, then builds the "
-        "set's order index in memory, ~2,048 keys from each source per call, timed with the "
-        "rest), ZRANK "
+        "reads the engine until the set has been read members / (60 x the sorted runs a read "
+        "merges) times, then builds the set's order index in memory, ~2,048 keys from each "
+        "source per call, timed with the rest), ZRANK "
         f"{s.zrank_ops:,} times (random members; ShaleKV builds a rank index on the first "
         "call unless one exists). One "
         "redis-py method call per operation, no pipelining, each engine in its own process: "

@@ -695,6 +695,17 @@ class DB:
     def __contains__(self, key: bytes) -> bool:
         return self.get(key) is not None
 
+    def runs_at(self, key: bytes) -> int:
+        """How many sorted runs a read of keys that start like key merges now: the
+        memtables, the L0 files that may hold such keys (by first byte), and the levels
+        below that have files. Each is a seek: a cost measure for range reads (the
+        rank indexes weigh their ski rental by it, types/zrank.py)."""
+        _, imms, version, _ = self._sv
+        l0 = len(version.levels[0])
+        if l0 and key:
+            l0 = len(version.l0_for_byte(key[0]))
+        return 1 + len(imms) + l0 + len(version.deep)
+
     def _table(self, f: FileMeta) -> SSTableReader:
         r = self._tables.get(f.number)
         if r is None:

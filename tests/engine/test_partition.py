@@ -150,6 +150,32 @@ def test_l0_for_byte_and_point_reads_through_it(tmp_path) -> None:
             assert db.get(k) == model.get(k), k
 
 
+def test_runs_at_counts_what_a_read_merges(tmp_path) -> None:
+    """DB.runs_at: the memtables, the L0 files whose first-byte range may hold the key,
+    and the levels below with files."""
+    with DB.open(
+        str(tmp_path / "db"),
+        compaction_workers=0,
+        partition_prefix_len=1,
+        l0_compaction_trigger=50,
+        l0_slowdown_trigger=50,
+        l0_stop_trigger=50,
+        seek_compaction_bytes=0,
+    ) as db:
+        assert db.runs_at(b"S1") == db.runs_at(b"") == 1  # the memtable
+        for i in range(3):
+            db.put(b"S%d" % i, b"v")
+            db.put(b"M%d" % i, b"v")
+            db.flush()  # a file per first byte: S and M
+        assert db.runs_at(b"S1") == db.runs_at(b"M") == 4
+        assert db.runs_at(b"E") == 1  # no L0 file holds E keys
+        assert db.runs_at(b"") == 7  # the empty key: every L0 file may matter
+        db.compact()
+        assert not db._sv[2].levels[0]
+        deep = sum(1 for files in db._sv[2].levels[1:] if files)
+        assert deep >= 1 and db.runs_at(b"S1") == db.runs_at(b"E") == 1 + deep
+
+
 def _levels_ok(db: DB) -> None:
     for lvl, files in enumerate(db._sv[2].levels):
         for f in files:

@@ -39,6 +39,10 @@ class ListEngine:
     def __init__(self) -> None:
         self.keys: list[bytes] = []
         self.scanned = 0
+        self.runs = 1  # sorted runs a read merges (DB.runs_at)
+
+    def runs_at(self, key: bytes) -> int:
+        return self.runs
 
     def _range(self, lo: bytes, hi: bytes) -> list[bytes]:
         ks = self.keys[bisect_left(self.keys, lo) : bisect_left(self.keys, hi)]
@@ -174,12 +178,18 @@ def test_order_index_mismatches_and_budget() -> None:
         assert idx is not None
     assert OrderBuild(SP, END, 4, 1000).finish(eng) is None  # past its limit
     ranks = RankIndexes(eng, max_bytes=60_000, bucket=2)
-    early = -(-200 // RIPE) - 1  # range reads: ripe after 200 / RIPE of them
+    early = -(-200 // RIPE) - 1  # range reads over one sorted run: ripe after 200 / RIPE
     assert early >= 1
     for _ in range(early):
         assert not ranks.ripe(SP, 200)
     assert ranks.ripe(SP, 200) and ranks.ripe(SP, 200)  # ripe until its build starts
     ranks._reads.clear()
+    eng.runs = 3  # over more sorted runs a read costs more: ripe sooner
+    for _ in range(-(-1000 // (3 * RIPE)) - 1):
+        assert not ranks.ripe(SP, 1000)
+    assert ranks.ripe(SP, 1000)
+    ranks._reads.clear()
+    eng.runs = 1
     for _ in range(early):
         assert ranks.advance(SP, END, 200) is None
     assert isinstance(ranks.advance(SP, END, 200), OrderIndex)  # one slice: all of it
@@ -447,13 +457,15 @@ def test_ranges_read_the_order_in_memory(rpair: Pair, monkeypatch: Any) -> None:
     """ZRANGEBYSCORE/ZREVRANGEBYSCORE/ZRANGEBYLEX ... LIMIT on a big set build its
     OrderIndex (when it may have one) and answer from it, no engine read, as Redis
     does, also inside MULTI after the transaction's own writes (then from the engine).
-    The reads before a build are counted for RIPE = 64."""
+    The reads before a build are counted for RIPE = 64 (over one sorted run: the
+    memtable)."""
     monkeypatch.setattr(zrank, "RIPE", 64)
     db = rpair.shale
     ranks = db.store.ranks
     rpair.same("zadd", "z", {f"m{i:03d}": i // 3 for i in range(300)})
     rpair.same("zadd", "lex", {f"m{i:03d}": 0 for i in range(300)})
     before = ranks.builds
+    assert db.engine.runs_at(b"S") == 1  # each read weighs RIPE
     for _ in range(4):  # reads of a 300-member set find no index: ripe after 300 / 64
         rpair.same("zrangebyscore", "z", 0, "+inf", 0, 1)
         rpair.same("zrevrangebylex", "lex", "+", "-", 0, 1)  # checks first, last: 2 reads
