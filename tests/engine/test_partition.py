@@ -16,6 +16,14 @@ from shalekv.engine.jobs import OutputBuilder, _after_prefix
 from shalekv.engine.version import FileMeta, Version
 
 PREFIXES = [b"\x00", b"E", b"M", b"S", b"X"]
+# No compaction unless asked for: each flush stays an L0 file.
+HELD = {
+    "compaction_workers": 0,
+    "l0_compaction_trigger": 50,
+    "l0_slowdown_trigger": 50,
+    "l0_stop_trigger": 50,
+    "seek_compaction_bytes": 0,
+}
 
 
 def _spec(tmp_path, numbers: int, **extra) -> dict:
@@ -122,14 +130,7 @@ def test_l0_for_byte_and_point_reads_through_it(tmp_path) -> None:
     assert v.l0_for_byte(ord("G")) == []
     # On a DB: each flush leaves one L0 file (no compaction), spanning first bytes.
     keys = [b"", b"\x00", b"A", b"Az", b"B", b"B\xff\xff", b"C", b"\xff", b"\xff\xff"]
-    with DB.open(
-        str(tmp_path / "db"),
-        compaction_workers=0,
-        l0_compaction_trigger=50,
-        l0_slowdown_trigger=50,
-        l0_stop_trigger=50,
-        seek_compaction_bytes=0,
-    ) as db:
+    with DB.open(str(tmp_path / "db"), **HELD) as db:
         model: dict[bytes, bytes] = {}
         for rnd_round in range(6):
             for j, k in enumerate(keys):
@@ -153,15 +154,7 @@ def test_l0_for_byte_and_point_reads_through_it(tmp_path) -> None:
 def test_runs_at_counts_what_a_read_merges(tmp_path) -> None:
     """DB.runs_at: the memtables, the L0 files whose first-byte range may hold the key,
     and the levels below with files."""
-    with DB.open(
-        str(tmp_path / "db"),
-        compaction_workers=0,
-        partition_prefix_len=1,
-        l0_compaction_trigger=50,
-        l0_slowdown_trigger=50,
-        l0_stop_trigger=50,
-        seek_compaction_bytes=0,
-    ) as db:
+    with DB.open(str(tmp_path / "db"), partition_prefix_len=1, **HELD) as db:
         assert db.runs_at(b"S1") == db.runs_at(b"") == 1  # the memtable
         for i in range(3):
             db.put(b"S%d" % i, b"v")
