@@ -234,12 +234,12 @@ class DecodedBlock:
             j = self.find(key)
             return j if j < self.n and self.key(j) == key else -1
         nb = len(buckets)
-        b = (h >> 32) % nb
+        home = b = (h >> 32) % nb
         n = self.n
         keys = self._keys
         buf = self.payload
         kends = self.kends
-        for _ in range(nb):
+        while True:
             j = buckets[b]
             if j >= n:
                 if j == self.empty:
@@ -255,7 +255,8 @@ class DecodedBlock:
             b += 1
             if b == nb:
                 b = 0
-        raise ValueError("hash index has no empty bucket")  # a written one always has
+            if b == home:  # a written index always has an empty bucket
+                raise ValueError("hash index has no empty bucket")
 
     def check_index(self) -> None:
         """Every distinct key is found at its first entry (verify: a writer's bug, or

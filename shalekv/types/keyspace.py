@@ -427,7 +427,8 @@ class Txn:
     def update_meta(self, db: int, key: bytes, new: bytes) -> None:
         """Write the new metadata of a key that exists and keeps its expiry (a pop, a
         push onto an existing list): set_meta without the expiry and count upkeep."""
-        self.put(enc.META + _U16.pack(db) + key, new)
+        self.pending[enc.META + _U16.pack(db) + key] = new  # put(), inline
+        self.writes += 1
 
     def expire_key(self, db: int, key: bytes, old: bytes) -> None:
         """Delete a key whose deadline passed (lazy or active expiry)."""
