@@ -294,17 +294,15 @@ class Version:
         """(smallest, largest, bloom words or None, their count, reader) of the L0 files,
         newest first, that may hold a key whose first byte is b (l0_for_byte; b -1:
         the empty key, all of them), their readers opened: what get() tests for each,
-        unpacked in one step."""
-        got = self._probes.get(b)
-        if got is None:
-            rs = self.readers[0]
-            got = []
-            for i, f in self.l0_for_byte(b) if b >= 0 else enumerate(self.levels[0]):
-                r = rs[i]
-                if r is None:
-                    r = rs[i] = table_for(f)
-                got.append((f.smallest, f.largest, r.bloom_words, r.bloom_nwords, r))
-            self._probes[b] = got
+        unpacked in one step. Built on get()'s first miss in `_probes`, kept there."""
+        rs = self.readers[0]
+        got = []
+        for i, f in self.l0_for_byte(b) if b >= 0 else enumerate(self.levels[0]):
+            r = rs[i]
+            if r is None:
+                r = rs[i] = table_for(f)
+            got.append((f.smallest, f.largest, r.bloom_words, r.bloom_nwords, r))
+        self._probes[b] = got
         return got
 
     def get(
