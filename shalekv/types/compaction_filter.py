@@ -1,19 +1,27 @@
 """The engine compaction filter that reclaims what DEL, overwrite and expiry left
-behind: element and score-index keys whose collection version no longer exists.
+behind: element and score-index keys whose collection version no longer exists, and
+list elements outside their list's [head, tail) (pops, LTRIM and LREM move head and
+tail without deleting the elements they give up: docs/format/encoding.md).
 
 Runs inside engine worker processes, so it imports only `encoding`. It sees the DB's
 files (a FileView), not the memtables; that is safe because a collection's metadata is
-always written no later than its elements, and versions are never reused. Expired
+always written no later than its elements, and versions are never reused. A list's
+metadata in the files may be older than its newest (in a memtable), but an index it
+puts outside [head, tail) was given up by then, and can only come back by a push that
+writes that element anew (a newer version of the key, which the drop cannot hide). Expired
 collections are reclaimed only when their deadline is before `unflushed_since_ms`: a
 later PERSIST may still sit in a memtable.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from shalekv.types import encoding as enc
+
+_HEAD_TAIL = struct.Struct(">QQ")  # a list's head and tail, at offset 26 of its metadata
 
 
 def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
@@ -35,6 +43,10 @@ def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
             return True
         if enc.unpack_u64(m, 10) != version:
             return True
+        if m[0] == enc.LIST:  # an index given up by a pop, LTRIM or LREM
+            head, tail = _HEAD_TAIL.unpack_from(m, 26)
+            if not head <= enc.unpack_u64(key, len(key) - 8) < tail:
+                return True
         exp = enc.expire_of(m)
         return bool(exp) and exp < safe_before
 
@@ -48,7 +60,9 @@ def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
                 return False  # metadata or strings only: the filter keeps those
             end = enc.parse_sub_key(first)[3]
             if last[:end] == first[:end]:
-                return dead(first, None)  # same collection version: one verdict
+                # One collection version: one verdict, but a list's indexes are sorted
+                # and only those at either end can lie outside [head, tail).
+                return dead(first, None) or dead(last, None)
         return any(dead(k, None) for k in keys)
 
     dead.may_drop = may_drop  # type: ignore[attr-defined]

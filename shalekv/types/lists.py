@@ -1,11 +1,15 @@
 """Lists (Redis t_list.c) on the engine: metadata holds head and tail counters and the
 elements live at element keys `elem_prefix + u64 index` for indexes [head, tail), so
-the list order is the key order.
+the list order is the key order. An element key outside [head, tail) is garbage: pops,
+LTRIM and LREM move head or tail and leave the elements they give up to the compaction
+filter (no tombstone written: a pop is one metadata write), a push overwrites one, and
+every read is bounded by head and tail.
 
-Push and pop at either end are O(1) engine operations (one metadata read, one element
-write or read, one metadata write); LINDEX/LSET are O(1) by index arithmetic; LRANGE and
-the other range reads are one bounded scan, O(log N + M). LINSERT, LREM and a middle
-LTRIM shift elements, O(N) in the worst case, always moving the shorter side.
+Push and pop at either end are O(1) engine operations (a push: one metadata read, one
+element write, one metadata write; a pop: one metadata read, one element read, one
+metadata write); LTRIM is one metadata write; LINDEX/LSET are O(1) by index arithmetic;
+LRANGE and the other range reads are one bounded scan, O(log N + M). LINSERT and LREM
+shift elements, O(N) in the worst case, always moving the shorter side.
 
 The pop and move primitives (`pop`, `move`, `mpop`) take parsed arguments and act only
 when there is something to pop, so the blocking variants (BLPOP, BLMOVE, BLMPOP) can
@@ -58,8 +62,7 @@ def _relocate(
     outside the range being read).
 
     Used when a list that never became empty drifted about 2**63 indexes to one side
-    (head or tail would leave the u64 range), and by LTRIM when it keeps fewer
-    elements than it drops."""
+    (head or tail would leave the u64 range)."""
     new_version = t.store.new_version()
     old_p = enc.elem_prefix(db, key, version)
     new_p = enc.elem_prefix(db, key, new_version)
@@ -150,21 +153,21 @@ def push(
 
 def _pop_end(t: Txn, db: int, key: bytes, m: bytes, left: bool) -> bytes:
     """Remove and return the element at one end of the existing list whose metadata is
-    m: one element read, its delete (or the key's, when it was the last) and the new
-    metadata; the path of every LPOP/RPOP without a count."""
+    m: one element read and one write, the new metadata (or the key's delete, when it
+    was the last); the element key left outside [head, tail) is the compaction filter's.
+    The path of every LPOP/RPOP without a count."""
     _, _, exp, version, _, head, tail = _unpack_meta(m)
     ek = enc.elem_prefix(db, key, version) + _pack_index(head if left else tail - 1)
     value = t.get(ek)  # _element() and, below, _write_meta() inline: every pop's path
     if value is None:
         raise CorruptionError(f"list element missing: {ek.hex()}")
-    if tail - head == 1:  # the whole version becomes garbage: no element delete needed
+    if tail - head == 1:  # the whole version becomes garbage
         t.del_key(db, key, m)
         return value
     if left:
         head += 1
     else:
         tail -= 1
-    t.delete(ek)
     t.update_meta(db, key, _pack_meta(LIST, _FMT, exp, version, tail - head, head, tail))
     return value
 
@@ -186,11 +189,9 @@ def _pop_from(
         head += k
     else:
         tail -= k
-    if head == tail:  # the whole version becomes garbage: no element deletes needed
+    if head == tail:  # the whole version becomes garbage
         t.del_key(db, key, m)
-    else:
-        for ik, _ in items:
-            t.delete(ik)
+    else:  # the popped indexes are outside [head, tail) now: garbage
         _write_meta(t, db, key, exp, version, head, tail)
     return [v for _, v in items]
 
@@ -243,18 +244,14 @@ def move(t: Txn, db: int, src: bytes, dst: bytes, src_left: bool, dst_left: bool
     if src_left:  # the head element goes to the tail
         version, head, tail = _room(t, db, src, version, head, tail, 0, 1)
         p = enc.elem_prefix(db, src, version)
-        ek = p + _pack_index(head)
-        value = _element(t, ek)
-        t.delete(ek)
+        value = _element(t, p + _pack_index(head))
         t.put(p + _pack_index(tail), value)
         head += 1
         tail += 1
     else:  # the tail element goes to the head
         version, head, tail = _room(t, db, src, version, head, tail, 1, 0)
         p = enc.elem_prefix(db, src, version)
-        ek = p + _pack_index(tail - 1)
-        value = _element(t, ek)
-        t.delete(ek)
+        value = _element(t, p + _pack_index(tail - 1))
         head -= 1
         tail -= 1
         t.put(p + _pack_index(head), value)
@@ -439,9 +436,7 @@ def lrem(t: Txn, db: int, key: bytes, count: int, element: bytes) -> int:
             if j != w:
                 put(p + _pack_index(w), v)
             w -= 1
-        for j in range(head, head + k):
-            t.delete(p + _pack_index(j))
-        head += k
+        head += k  # the first k indexes become garbage
     else:
         # Pack the survivors of [first, tail) against first, walking up; free the
         # last k indexes.
@@ -453,36 +448,21 @@ def lrem(t: Txn, db: int, key: bytes, count: int, element: bytes) -> int:
             if j != w:
                 put(p + _pack_index(w), v)
             w += 1
-        for j in range(tail - k, tail):
-            t.delete(p + _pack_index(j))
-        tail -= k
+        tail -= k  # the last k indexes become garbage
     _write_meta(t, db, key, exp, version, head, tail)
     return k
 
 
 def ltrim(t: Txn, db: int, key: bytes, start: int, stop: int) -> None:
-    """LTRIM: keep elements start..stop. O(min(trimmed, kept)): deletes the trimmed
-    elements and moves head/tail, or, when it keeps less than it drops, copies the kept
-    ones to a new version and leaves the old one to the compaction filter."""
+    """LTRIM: keep elements start..stop. O(1): one metadata write moving head and tail;
+    the trimmed elements are garbage for the compaction filter."""
     st = _meta(t, db, key)
     if st is None:
         return
     m, exp, version, head, tail = st
-    n = tail - head
-    r = clamp_range(start, stop, n)
+    r = clamp_range(start, stop, tail - head)
     if r is None:
         t.del_key(db, key, m)
         return
     start, stop = r
-    lo, hi = head + start, head + stop + 1
-    if hi - lo < n - (hi - lo):
-        # Keeping less than is dropped: copy the kept part to a new version instead.
-        version, lo, hi = _relocate(t, db, key, version, lo, hi)
-    else:
-        p = enc.elem_prefix(db, key, version)
-        delete = t.delete
-        for j in range(head, lo):
-            delete(p + _pack_index(j))
-        for j in range(hi, tail):
-            delete(p + _pack_index(j))
-    _write_meta(t, db, key, exp, version, lo, hi)
+    _write_meta(t, db, key, exp, version, head + start, head + stop + 1)

@@ -114,6 +114,48 @@ class _View:
         return self.records.get(key)
 
 
+def _list_indexes(db, key: bytes) -> tuple[list[int], int, int]:
+    """(the indexes of every element key of list key's version, head, tail)."""
+    m = db.engine.get(enc.meta_key(0, key))
+    assert m is not None
+    _, _, _, version, _, head, tail = enc.LISTMETA.unpack(m)
+    p = enc.elem_prefix(0, key, version)
+    return [enc.unpack_u64(k, len(p)) for k, _ in db.engine.items(p, enc.prefix_end(p))], head, tail
+
+
+def test_list_indexes_given_up_are_one_write_and_reclaimed(tmp_path) -> None:
+    """LTRIM and the pops write only the metadata (one engine write each); the indexes
+    they give up stay until the compaction filter drops them, and it drops none while
+    the files' metadata (older than the memtable's) still counts them in; a push over a
+    given-up index writes it anew."""
+    db = shalekv.open(tmp_path, compaction_workers=0)
+    db.rpush("big", *range(2000))
+    db.engine.flush()
+    seq = db.engine.stats()["last_sequence"]
+    db.ltrim("big", 10, 13)
+    db.rpop("big")
+    db.lpop("big")
+    assert db.engine.stats()["last_sequence"] == seq + 3  # three writes of one key each
+    assert db.lrange("big", 0, -1) == [b"11", b"12"]
+    idx, head, tail = _list_indexes(db, b"big")
+    assert len(idx) == 2000 and tail - head == 2
+    _compact_files_only(db.engine)  # the files' metadata says [head - 11, head + 1989)
+    assert len(_list_indexes(db, b"big")[0]) == 2000
+    assert db.lrange("big", 0, -1) == [b"11", b"12"]
+    db.engine.compact()  # flushes the new metadata first
+    assert _list_indexes(db, b"big")[0] == list(range(head, tail))
+    db.rpush("big", "x", "y")  # over indexes given up (and reclaimed) before
+    db.rpop("big")
+    db.lpush("big", "w")
+    db.engine.compact()
+    assert db.lrange("big", 0, -1) == [b"w", b"11", b"12", b"x"]
+    idx, head, tail = _list_indexes(db, b"big")
+    assert idx == list(range(head, tail))
+    db.close()
+    with shalekv.open(tmp_path, compaction_workers=0) as db:
+        assert db.lrange("big", 0, -1) == [b"w", b"11", b"12", b"x"]
+
+
 def test_filter_rules() -> None:
     now = int(time.time() * 1000)
     mk = enc.meta_key(0, b"h")
@@ -133,6 +175,15 @@ def test_filter_rules() -> None:
     assert not dead(enc.encode_coll(enc.HASH, now + 1000, 7, 1))
     flt = make_filter("", _View({}, now))
     assert not flt(mk, b"x") and not flt(enc.VERSION_KEY, b"x")  # never metadata
+    lm = enc.meta_key(0, b"l")
+
+    def list_dead(index: int, version: int = 7) -> bool:
+        meta = enc.encode_list(0, 7, 3, 5, 8)  # indexes [5, 8) live
+        key = enc.elem_prefix(0, b"l", version) + enc.pack_u64(index)
+        return make_filter("", _View({lm: meta}, now))(key, b"x")
+
+    assert [list_dead(i) for i in range(3, 10)] == [True, True, False, False, False, True, True]
+    assert list_dead(6, version=6)
 
 
 _NOW = int(time.time() * 1000)
@@ -143,6 +194,7 @@ _RECORDS = {
     enc.meta_key(0, b"h1"): enc.encode_coll(enc.ZSET, 0, 2, 1),
     enc.meta_key(0, b"h2"): enc.encode_coll(enc.SET, _NOW - 10, 1, 1),  # expired
     enc.meta_key(0, b"s"): enc.encode_string(b"v", 0),
+    enc.meta_key(0, b"l0"): enc.encode_list(0, 1, 3, 5, 8),  # list: indexes [5, 8) live
 }
 _KEYS = sorted(
     {
@@ -155,6 +207,7 @@ _KEYS = sorted(
             for version in (1, 2)
             for sub in (b"", b"a", b"b\xff")
         ),
+        *(enc.elem_prefix(0, b"l0", v) + enc.pack_u64(i) for v in (1, 2) for i in range(3, 10)),
     }
 )
 
