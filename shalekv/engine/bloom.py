@@ -22,9 +22,9 @@ from xxhash import xxh64_intdigest
 KIND_BLOCKED64 = 1
 PROBES = 6
 _WORD_BITS = 28
-_WORD_MASK = (1 << _WORD_BITS) - 1
+_WORD_MASK = WORD_MASK = (1 << _WORD_BITS) - 1
 # _MASKS[v] sets bits (v & 63) and (v >> 6): two probe positions per 12-bit field.
-_MASKS = [(1 << (v & 63)) | (1 << (v >> 6)) for v in range(4096)]
+_MASKS = MASKS = [(1 << (v & 63)) | (1 << (v >> 6)) for v in range(4096)]
 
 
 def build(keys: Iterable[bytes], count: int, bits_per_key: int) -> bytes:
@@ -77,7 +77,8 @@ class BloomFilter:
 def probe(h: int) -> tuple[int, int]:
     """(word selector, mask) of a key whose xxh64 is h: a filter may hold the key iff
     `words[selector % len(words)] & mask == mask`. For a lookup that tests one key
-    against several tables' filters (Version.get), computed once instead of per table."""
+    against several tables' filters, computed once instead of per table (Version.get
+    inlines it, with the public WORD_MASK and MASKS)."""
     return h & _WORD_MASK, (
         _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
     )

@@ -57,6 +57,7 @@ from shalekv.engine.write_batch import (
     BLOB_INDEX,
     DELETE,
     PUT,
+    SINGLE_PUT,
     WriteBatch,
     decode,
     encode_items,
@@ -373,7 +374,10 @@ class DB:
                 self._prepare_write(len(key) + len(value))
                 mem = self._sv[0]
             seq = self._last_seq + 1
-            self._wal.add_record(encode_put(seq, key, value))
+            if len(value) < 4096:  # encode_put's record, joined: one part, one frame less
+                self._wal.add_one(SINGLE_PUT.pack(seq, 1, PUT, len(key), len(value)) + key + value)
+            else:
+                self._wal.add_record(encode_put(seq, key, value))
             mem.put(seq, key, value, bool(self._snapshots))
             self._last_seq = seq
             self._user_bytes += len(key) + len(value)
@@ -664,7 +668,17 @@ class DB:
             raise ClosedError("DB is closed")
         mem, imms, version, frozen_rdels = self._sv
         e = mem.data.get(key)
-        if e is None or (_snapshot is not None and e[0] > _snapshot):
+        if _snapshot is None:
+            if e is None:
+                for imm in imms:
+                    e = imm.data.get(key)  # imm.get(key, None), inline
+                    if e is not None:
+                        break
+                else:
+                    e = version.get(key, None, self._table)
+                    if e is None:
+                        return None
+        elif e is None or e[0] > _snapshot:
             e = mem.get(key, _snapshot) if e is not None else None
             if e is None:
                 for imm in imms:

@@ -26,6 +26,7 @@ HEADER_SIZE = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 _HEADER = struct.Struct("<IHB")
 _TYPE_CRC = [checksum.value(bytes([t])) for t in range(5)]
+_CRC_FULL = _TYPE_CRC[FULL]
 _ZERO_PAD = bytes(HEADER_SIZE)
 _IOV_MAX = 512
 _JOIN_LIMIT = 1 << 20  # records up to this size are joined once rather than sliced
@@ -55,33 +56,45 @@ class LogWriter:
         """Write one record given as parts (joined logically, never copied when large);
         return the file size after it. On an I/O error the partial record is cut off
         again so the log stays well formed, and the error propagates."""
-        data = parts[0] if len(parts) == 1 else b"".join(parts) if len(parts) < 64 else None
-        n = len(data) if data is not None else sum(map(len, parts))
+        if len(parts) == 1:
+            return self.add_one(parts[0])
+        if len(parts) < 64:
+            return self.add_one(b"".join(parts))
+        return self._add_parts(parts, sum(map(len, parts)))
+
+    def add_one(self, data: bytes) -> int:
+        """add_record([data]). The fast path, one fragment in the current block with one
+        write syscall (or appended to the buffer, when deferred), is framed here: the
+        path of every write whose record is one bytes object (DB.put)."""
+        n = len(data)
+        if n + HEADER_SIZE > BLOCK_SIZE - self._block_offset:
+            return self._add_parts([data], n)
+        crc = _crc32c(data, _CRC_FULL)
+        buf = _HEADER.pack((((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF, n, FULL) + data
+        n += HEADER_SIZE
+        size = self.size
+        if self.deferred:
+            self.pending.append(buf)
+            self._pending_bytes += n
+            self.size = size + n
+            self._block_offset += n
+            if self._pending_bytes >= PENDING_LIMIT:
+                self.write_pending()
+        else:
+            self._write(buf, size)
+            self.size = size + n
+            self._block_offset += n
+        return size + n
+
+    def _add_parts(self, parts: list[bytes], n: int) -> int:
+        """A record of n bytes that needs fragments (or has too many parts to join
+        first): framed across blocks, written with as few syscalls as it takes."""
         if n + HEADER_SIZE <= BLOCK_SIZE - self._block_offset:
-            # Fast path: one fragment in the current block, one write syscall.
-            if data is None:
-                data = b"".join(parts)
-            crc = _crc32c(data, _TYPE_CRC[FULL])
-            buf = (
-                _HEADER.pack((((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF, n, FULL)
-                + data
-            )
-            if self.deferred:
-                self.pending.append(buf)
-                self._pending_bytes += len(buf)
-                self.size += len(buf)
-                self._block_offset += len(buf)
-                if self._pending_bytes >= PENDING_LIMIT:
-                    self.write_pending()
-                return self.size
-            self._write(buf, self.size)
-            self.size += len(buf)
-            self._block_offset += len(buf)
-            return self.size
+            return self.add_one(b"".join(parts))
         self.write_pending()  # records stay in order
         if n <= _JOIN_LIMIT:
             # Moderate records: one join is cheaper than slicing many small parts.
-            return self._add_fragmented([memoryview(data or b"".join(parts))], n)
+            return self._add_fragmented([memoryview(b"".join(parts))], n)
         return self._add_fragmented([memoryview(p).cast("B") for p in parts if len(p)], n)
 
     def write_pending(self) -> None:

@@ -646,7 +646,10 @@ class SSTableReader:
         i = bisect_left(self.index_keys, key)
         if i >= self.num_blocks:
             return None
-        blk = self.block(i)
+        cache = self.cache  # self.block(i), inline
+        blk = cache.get((self.number, i)) if cache is not None else None
+        if blk is None:
+            blk = self._load_block(i)
         try:
             j = blk.lookup(key, h)
         except ValueError as e:

@@ -22,6 +22,10 @@ from shalekv.engine.log_format import LogReader, LogWriter
 from shalekv.engine.options import NUM_LEVELS
 from shalekv.errors import CorruptionError
 
+_WORD_MASK = bloom.WORD_MASK
+_NO_FILTER = ((1 << 64) - 1,)  # a filter word with every bit set: always "maybe"
+_MASKS = bloom.MASKS
+
 MANIFEST_FORMAT = 1
 
 
@@ -228,7 +232,7 @@ class Version:
         # starting with it, newest first (l0_for_byte): with tables partitioned by a
         # key prefix most L0 files cannot, and a lookup need not compare against them
         self._l0_by_byte: dict[int, list[tuple[int, FileMeta]]] = {}
-        self._probes: dict[int, list[tuple[bytes, bytes, Any, int, Any]]] = {}  # _l0_probes
+        self._probes: dict[int, list[tuple[Any, int, Any, bytes, bytes]]] = {}  # _l0_probes
         # (level, files, largest keys, readers) of the levels >= 1 that have files: a
         # short scan (DB.head) visits only these
         self.deep = [
@@ -290,18 +294,22 @@ class Version:
             return files[i]
         return None
 
-    def _l0_probes(self, b: int, table_for: Any) -> list[tuple[bytes, bytes, Any, int, Any]]:
-        """(smallest, largest, bloom words or None, their count, reader) of the L0 files,
-        newest first, that may hold a key whose first byte is b (l0_for_byte; b -1:
-        the empty key, all of them), their readers opened: what get() tests for each,
-        unpacked in one step. Built on get()'s first miss in `_probes`, kept there."""
+    def _l0_probes(self, b: int, table_for: Any) -> list[tuple[Any, int, Any, bytes, bytes]]:
+        """(bloom words, their count, reader, smallest, largest) of the L0 files, newest
+        first, that may hold a key whose first byte is b (l0_for_byte; b -1: the empty
+        key, all of them), their readers opened: what get() tests for each, unpacked in
+        one step. A file without a filter gets one that always says maybe (its bounds
+        are then the only test). Built on get()'s first miss in `_probes`, kept there."""
         rs = self.readers[0]
         got = []
         for i, f in self.l0_for_byte(b) if b >= 0 else enumerate(self.levels[0]):
             r = rs[i]
             if r is None:
                 r = rs[i] = table_for(f)
-            got.append((f.smallest, f.largest, r.bloom_words, r.bloom_nwords, r))
+            if r.bloom_words is None:
+                got.append((_NO_FILTER, 1, r, f.smallest, f.largest))
+            else:
+                got.append((r.bloom_words, r.bloom_nwords, r, f.smallest, f.largest))
         self._probes[b] = got
         return got
 
@@ -313,17 +321,20 @@ class Version:
         The key is hashed once, and its bloom probe made once, for every file's filter
         (tested here inline: the hot loop of a point lookup that misses the memtables)."""
         h = xxh64_intdigest(key)
-        wsel, mask = bloom.probe(h)
+        wsel = h & _WORD_MASK  # bloom.probe(h), inline: every point read's path
+        mask = _MASKS[(h >> 28) & 4095] | _MASKS[(h >> 40) & 4095] | _MASKS[(h >> 52) & 4095]
         if self.levels[0]:
             b = key[0] if key else -1
             probes = self._probes.get(b)
             if probes is None:
                 probes = self._l0_probes(b, table_for)
-            for lo, hi, words, nwords, r in probes:
+            for words, nwords, r, lo, hi in probes:
+                # The filter first: it says no for most files, and its bits are already
+                # the answer for keys outside the file's bounds (tested when it says maybe).
+                if words[wsel % nwords] & mask != mask:
+                    r.bloom_useful += 1
+                    continue
                 if lo <= key <= hi:
-                    if words is not None and words[wsel % nwords] & mask != mask:
-                        r.bloom_useful += 1
-                        continue
                     e = r.find_entry(key, snapshot, h)
                     if e is not None:
                         return e

@@ -37,6 +37,8 @@ KEY_CLASS_PREFIX = 1
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_U64X2 = struct.Struct(">QQ")
+_E_DB_KLEN = struct.Struct(">cHI").pack  # (ELEM, db, len(key)): an element key's head
 _DOUBLE = struct.Struct(">d")
 # type, format version, expire-at (ms since the epoch, 0 = none)
 HEADER = struct.Struct(">BBq")
@@ -66,7 +68,13 @@ def db_range(db: int) -> list[tuple[bytes, bytes]]:
 
 def elem_prefix(db: int, key: bytes, version: int) -> bytes:
     """Every element key of one collection version starts with this."""
-    return ELEM + _U16.pack(db) + _U32.pack(len(key)) + key + _U64.pack(version)
+    return _E_DB_KLEN(ELEM, db, len(key)) + key + _U64.pack(version)
+
+
+def list_elem_key(db: int, key: bytes, version: int, index: int) -> bytes:
+    """elem_prefix(db, key, version) + the u64 index: a list element's key in one
+    step (a pop's)."""
+    return _E_DB_KLEN(ELEM, db, len(key)) + key + _U64X2.pack(version, index)
 
 
 def score_prefix(db: int, key: bytes, version: int) -> bytes:

@@ -302,17 +302,32 @@ class Txn:
         deletion removed the keys it covered from `pending`), then the key counts."""
         pending = self.pending
         rdels = self.rdels
+        store = self.store
+        if (
+            len(pending) == 1
+            and not rdels
+            and not self.counts
+            and self.zdeltas is None
+            and not store.watchers
+        ):
+            # The hot path (SET over a value, HSET of an existing field, a pop ...): one
+            # key, nothing to count or undo, no batch.
+            ((k, v),) = pending.items()
+            if v is not None:
+                self.engine.put(k, v)
+            else:
+                self.engine.delete(k)
+            self.pending = {}
+            return
         if not pending and not rdels:
             return
-        store = self.store
         if store.watchers:
             self._mark_watched()
         counts = self.counts
         zd = self.zdeltas
         counted = False  # store.counts updated (undone if the write fails)
         try:
-            if len(pending) == 1 and not rdels and not counts:
-                # the hot path (SET over a value, HSET of an existing field ...): no batch
+            if len(pending) == 1 and not rdels and not counts:  # one key, no batch
                 for k, v in pending.items():
                     if v is not None:
                         store.engine.put(k, v)

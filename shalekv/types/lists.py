@@ -157,7 +157,7 @@ def _pop_end(t: Txn, db: int, key: bytes, m: bytes, left: bool) -> bytes:
     was the last); the element key left outside [head, tail) is the compaction filter's.
     The path of every LPOP/RPOP without a count."""
     _, _, exp, version, _, head, tail = _unpack_meta(m)
-    ek = enc.elem_prefix(db, key, version) + _pack_index(head if left else tail - 1)
+    ek = enc.list_elem_key(db, key, version, head if left else tail - 1)
     value = t.get(ek)  # _element() and, below, _write_meta() inline: every pop's path
     if value is None:
         raise CorruptionError(f"list element missing: {ek.hex()}")

@@ -156,6 +156,25 @@ def test_list_indexes_given_up_are_one_write_and_reclaimed(tmp_path) -> None:
         assert db.lrange("big", 0, -1) == [b"w", b"11", b"12", b"x"]
 
 
+def test_ltrim_of_a_big_list_is_reclaimed_in_whole_chunks(tmp_path) -> None:
+    """Compaction asks may_drop about a chunk of one list's keys at once: the keys a
+    trim gave up at either end of the chunk must still go (5,000 elements fill chunks
+    of one list version)."""
+    db = shalekv.open(tmp_path, compaction_workers=0)
+    db.rpush("big", *range(5000))
+    db.engine.compact()
+    db.ltrim("big", 0, 3000)
+    db.engine.compact()
+    idx, head, tail = _list_indexes(db, b"big")
+    assert tail - head == 3001 and idx == list(range(head, tail))
+    db.ltrim("big", 1000, -1)
+    db.engine.compact()
+    idx, head, tail = _list_indexes(db, b"big")
+    assert tail - head == 2001 and idx == list(range(head, tail))
+    assert db.lrange("big", 0, 1) == [b"1000", b"1001"]
+    db.close()
+
+
 def test_filter_rules() -> None:
     now = int(time.time() * 1000)
     mk = enc.meta_key(0, b"h")
