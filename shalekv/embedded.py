@@ -336,18 +336,30 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
         return super().hset(name, key, value, mapping, items)  # type: ignore[misc]
 
     def rpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
-        """redis-py's rpop(); without count, inline (`_inline_call`)."""
+        """redis-py's rpop(); without count, inline (`_pop`)."""
         key = self._key(name) if count is None and self._inline else None
         if key is None:
             return super().rpop(name, count)  # type: ignore[misc]
-        return self._inline_reply("RPOP", self._inline_call(ls.pop_one, key, False))
+        return self._inline_reply("RPOP", self._pop(key, False))
 
     def lpop(self, name: Any, count: int | None = None) -> Any:  # type: ignore[override]
-        """redis-py's lpop(); without count, inline (`_inline_call`)."""
+        """redis-py's lpop(); without count, inline (`_pop`)."""
         key = self._key(name) if count is None and self._inline else None
         if key is None:
             return super().lpop(name, count)  # type: ignore[misc]
-        return self._inline_reply("LPOP", self._inline_call(ls.pop_one, key, True))
+        return self._inline_reply("LPOP", self._pop(key, True))
+
+    def _pop(self, key: bytes, left: bool) -> bytes | None:
+        """One element off an end of a list, under the store lock: straight on the
+        engine (`lists.pop_direct`), or in a transaction when that says SLOW."""
+        store = self._store
+        with store.lock:
+            r = ls.pop_direct(store, self._db, key, left)
+            if r is ls.SLOW:
+                t = Txn(store)
+                r = ls.pop_one(t, self._db, key, left)
+                t.commit()
+        return r  # type: ignore[return-value]
 
     def zrangebyscore(  # type: ignore[override]
         self,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import shalekv
 from shalekv.types import encoding as enc
 from shalekv.types import lists as ls
 from shalekv.types.keyspace import Txn
-from tests.types.differential import Pair, decoding_pair, inline_calls
+from tests.types.differential import Pair, decoding_pair
 
 KEYS = ["a", "b", b"\x00bin\xff"]
 BIG = ["9223372036854775807", "-9223372036854775808", "9223372036854775808", "abc", "1.5", ""]
@@ -619,6 +620,8 @@ def test_watch_sees_list_writes(pair: Pair) -> None:
         ("lpush", ("w", "x")),
         ("lrem", ("w", 1, "b")),
         ("linsert", ("w", "BEFORE", "a", "q")),
+        ("rpop", ("w",)),  # inline pops take the transaction path while a WATCH is live
+        ("lpop", ("w",)),
     ]
     for method, args in writes:
         outcomes = []
@@ -640,26 +643,43 @@ def test_watch_sees_list_writes(pair: Pair) -> None:
 def test_pops_inline_match_redis(
     pair: Pair, redis_port: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LPOP/RPOP without count run inline (no command parsing): missing keys, the last
-    element (the key goes), binary values, WRONGTYPE, keys of other types (the command
-    path), counts, and a client that decodes replies give what redis-server gives."""
+    """LPOP/RPOP without count run inline, straight on the engine (`pop_direct`), or in
+    a transaction when it says SLOW: missing keys, the last element (the key goes), an
+    expired key, binary values, WRONGTYPE, keys of other types (the command path),
+    counts, and a client that decodes replies give what redis-server gives."""
     s = pair.same
-    inline = inline_calls(pair, monkeypatch)
+    direct: list[object] = []
+    pop_direct = ls.pop_direct
+
+    def spy(*a: Any) -> object:
+        r = pop_direct(*a)
+        direct.append(r)
+        return r
+
+    monkeypatch.setattr(ls, "pop_direct", spy)
     s("rpop", "l")
     s("lpop", b"l")
-    s("rpush", "l", "a", b"\x00\xff", "", "d", "e")
+    s("rpush", "l", "a", b"\x00\xff", "", "d", "e", "f", "g")
     for pop in ("rpop", "lpop", "rpop", "lpop"):
         s(pop, "l")
     s("rpop", "l", 0)
     s("lpop", "l", 2)
-    s("rpop", "l")  # the last one: the key goes
+    s("llen", "l")
+    s("rpop", "l")  # the last one: the key goes (SLOW: the key counts)
     s("exists", "l")
     s("rpush", 7, "x")
     s("rpop", 7)  # an int key: the command path
+    s("rpush", "t", "a", "b")
+    s("pexpire", "t", 1)
+    time.sleep(0.01)
+    s("rpop", "t")  # expired (SLOW: lazy expiry deletes it)
+    s("exists", "t")
+    s("dbsize")
     s("set", "str", "v")
     s("rpop", "str")
     s("lpop", "str")
-    assert len(inline) == 2 + 4 + 1 + 2
+    assert [r is ls.SLOW for r in direct] == [False] * 6 + [True, True]
+    assert pair.shale.engine.get(enc.meta_key(0, b"t")) is None  # deleted, not only hidden
     with decoding_pair(redis_port, str(tmp_path / "d")) as dp:
         dp.same("rpush", "l", "é", "b")
         dp.same("rpop", "l")
