@@ -22,7 +22,11 @@ class BlockCache:
     def __init__(self, capacity: int, compressed_capacity: int) -> None:
         self.capacity = capacity
         self.compressed_capacity = compressed_capacity
-        self._lru: OrderedDict[CacheKey, tuple[Any, int, tuple[int, bytes]]] = OrderedDict()
+        # The decoded blocks themselves in the LRU, their (charge, stored form) apart: an
+        # entry tuple holding the block would be one more object for the cyclic GC per
+        # cached block; these tuples hold none, and it stops tracking them.
+        self._lru: OrderedDict[CacheKey, Any] = OrderedDict()
+        self._info: dict[CacheKey, tuple[int, tuple[int, bytes]]] = {}
         self._clru: OrderedDict[CacheKey, tuple[int, bytes]] = OrderedDict()
         self._usage = 0
         self._cusage = 0
@@ -37,15 +41,15 @@ class BlockCache:
         Lock-free: each OrderedDict call is atomic under the GIL; a block evicted
         between the lookup and the LRU touch is simply not touched. The counters may
         lose an increment under heavy concurrency (they are statistics)."""
-        item = self._lru.get(key)
-        if item is None:
+        block = self._lru.get(key)
+        if block is None:
             return None
         try:
             self._lru.move_to_end(key)
         except KeyError:
             pass
         self.hits += 1
-        return item[0]
+        return block
 
     def miss(self) -> None:
         self.misses += 1
@@ -71,13 +75,15 @@ class BlockCache:
         to_compress = None
         with self._lock:
             lru = self._lru
-            old = lru.pop(key, None)
-            if old is not None:
-                self._usage -= old[1]
-            lru[key] = (block, charge, stored)
+            info = self._info
+            if lru.pop(key, None) is not None:
+                self._usage -= info.pop(key)[0]
+            lru[key] = block
+            info[key] = (charge, stored)
             self._usage += charge
             while self._usage > self.capacity and lru:
-                k, (_, c, s) = lru.popitem(last=False)
+                k, _ = lru.popitem(last=False)
+                c, s = info.pop(k)
                 self._usage -= c
                 if s[0] == compression.NONE:  # to be compressed first, outside the lock
                     if to_compress is None:
@@ -124,7 +130,8 @@ class BlockCache:
             # lock, and a Python loop over the OrderedDict itself could see it change
             # ("mutated during iteration" stopped the DB's background thread).
             for k in [k for k in list(self._lru) if k[0] == file_number]:
-                self._usage -= self._lru.pop(k)[1]
+                del self._lru[k]
+                self._usage -= self._info.pop(k)[0]
             for k in [k for k in list(self._clru) if k[0] == file_number]:
                 self._cusage -= len(self._clru.pop(k)[1])
 

@@ -56,6 +56,7 @@ _FINDS_BEFORE_LIST = 24
 Entry = tuple[bytes, int, int, bytes]  # (key, seq, kind, value)
 TaggedEntry = tuple[bytes, int, int, bytes]  # (key, source, seq << 8 | kind, value)
 _LITTLE = sys.byteorder == "little"
+_TAG = struct.Struct("<Q").unpack_from  # one entry's tag, where it lies in the payload
 
 
 def encode_data_block(
@@ -113,20 +114,25 @@ def _hash_index(keys: list[bytes], multi: bool) -> bytes:
 
 
 class DecodedBlock:
-    """A data block's payload with its arrays: tags and offsets are memoryviews over
-    the payload (no per-entry int objects), values are sliced on demand. The key list
-    is built once a block has been searched a few times: a block read once or twice (a
-    random point lookup over a large table) is searched in place, which is cheaper than
-    slicing every key; short scans slice out only the keys they return."""
+    """A data block's payload with its arrays: the key and value end offsets are one
+    memoryview over the payload (no per-entry int objects), values are sliced on
+    demand, a tag is read where it lies. The key list is built once a block has been
+    searched a few times: a block read once or twice (a random point lookup over a
+    large table) is searched in place, which is cheaper than slicing every key; short
+    scans slice out only the keys they return.
+
+    Few objects for the cyclic GC: a cached block is tracked as itself, its one
+    offsets view and the view's buffer (plus a 16-bit hash index's view), where three
+    array views made it six, and every block the cache grew by added to the full
+    collections Python runs as tracked objects pile up (docs/engine.md)."""
 
     __slots__ = (
         "n",
         "flags",
         "payload",
         "kbase",
-        "kends",
-        "vends",
-        "tags",
+        "offs",
+        "tbase",
         "vbase",
         "_keys",
         "_finds",
@@ -140,20 +146,17 @@ class DecodedBlock:
         kbase = pos + 16 * n
         if len(buf) < kbase:
             raise ValueError("block shorter than its offset arrays")
+        # offs[j]: the end of key j; offs[n + j]: the end of value j (little-endian u32s)
         if _LITTLE:
             mv = memoryview(buf)
-            kends: Any = mv[pos : pos + 4 * n].cast("I")
-            vends: Any = mv[pos + 4 * n : pos + 8 * n].cast("I")
-            tags: Any = mv[pos + 8 * n : kbase].cast("Q")
+            offs: Any = mv[pos : pos + 8 * n].cast("I")
         else:  # the format is little-endian; big-endian hosts pay for a conversion
-            kends = struct.unpack_from(f"<{n}I", buf, pos)
-            vends = struct.unpack_from(f"<{n}I", buf, pos + 4 * n)
-            tags = struct.unpack_from(f"<{n}Q", buf, pos + 8 * n)
-        vbase = kends[-1] if n else kbase
+            offs = struct.unpack_from(f"<{2 * n}I", buf, pos)
+        vbase = offs[n - 1] if n else kbase
         end = len(buf)
         hashed = flags & (FLAG_HASH8 | FLAG_HASH16)
         if hashed and n:  # the hash index: after the values, of the flagged width
-            end = vends[-1]
+            end = offs[2 * n - 1]
             size = len(buf) - end
             if hashed == FLAG_HASH8 and n < HASH_EMPTY8:
                 nb = size
@@ -173,18 +176,38 @@ class DecodedBlock:
         else:
             self.buckets = None
             self.empty = 0
-        if n and (vends[-1] != end or kends[0] < kbase or not vbase <= vends[0] <= end):
+        if n and (offs[2 * n - 1] != end or offs[0] < kbase or not vbase <= offs[n] <= end):
             raise ValueError("block offsets do not match its size")
         self.n = n
         self.flags = flags
         self.payload = buf
         self.kbase = kbase
-        self.kends = kends
-        self.vends = vends
-        self.tags = tags
+        self.offs = offs
+        self.tbase = pos + 8 * n
         self.vbase = vbase
         self._keys: list[bytes] | None = None
         self._finds = 0
+
+    @property
+    def kends(self) -> Any:
+        """The key end offsets (a view made per call: for scans, not point lookups)."""
+        return self.offs[: self.n]
+
+    @property
+    def vends(self) -> Any:
+        """The value end offsets (a view made per call, as kends)."""
+        return self.offs[self.n :]
+
+    @property
+    def tags(self) -> Any:
+        """The entries' tags, seq << 8 | kind (a view made per call, as kends; a point
+        lookup reads its one tag with `tag_at`)."""
+        if _LITTLE:
+            return memoryview(self.payload)[self.tbase : self.kbase].cast("Q")
+        return struct.unpack_from(f"<{self.n}Q", self.payload, self.tbase)
+
+    def tag_at(self, j: int) -> int:
+        return int(_TAG(self.payload, self.tbase + 8 * j)[0])
 
     @property
     def keys(self) -> list[bytes]:
@@ -198,9 +221,10 @@ class DecodedBlock:
         map(buf.__getitem__, map(slice, ...)), whose method-wrapper call and slice
         object per key cost more than the loop's bytecodes (CPython 3.11)."""
         buf = self.payload
-        s = self.kends[lo - 1] if lo else self.kbase
+        offs = self.offs
+        s = offs[lo - 1] if lo else self.kbase
         out = []
-        for e in self.kends[lo:hi]:
+        for e in offs[lo:hi]:
             out.append(buf[s:e])
             s = e
         return out
@@ -213,7 +237,7 @@ class DecodedBlock:
                 # Binary search in place (a few slices) until the block has proved hot.
                 self._finds += 1
                 buf = self.payload
-                kends = self.kends
+                kends = self.offs  # key j ends at offs[j]
                 kbase = self.kbase
                 lo, hi = 0, self.n
                 while lo < hi:
@@ -238,7 +262,7 @@ class DecodedBlock:
         n = self.n
         keys = self._keys
         buf = self.payload
-        kends = self.kends
+        kends = self.offs  # key j ends at offs[j]
         while True:
             j = buckets[b]
             if j >= n:
@@ -283,18 +307,20 @@ class DecodedBlock:
     def kinds(self, lo: int, hi: int) -> bytes:
         """The kinds of entries lo..hi-1, one byte each: a tag's low byte, read from
         the payload with a stride of 8 (the format is little-endian on every host)."""
-        t = self.kbase - 8 * self.n
+        t = self.tbase
         return self.payload[t + 8 * lo : t + 8 * hi : 8]
 
     def key(self, i: int) -> bytes:
         keys = self._keys
         if keys is not None:
             return keys[i]
-        return self.payload[self.kends[i - 1] if i else self.kbase : self.kends[i]]
+        offs = self.offs
+        return self.payload[offs[i - 1] if i else self.kbase : offs[i]]
 
     def value(self, i: int) -> bytes:
-        vends = self.vends
-        return self.payload[vends[i - 1] if i else self.vbase : vends[i]]
+        offs = self.offs
+        n = self.n
+        return self.payload[offs[n + i - 1] if i else self.vbase : offs[n + i]]
 
 
 class SSTableWriter:
@@ -656,21 +682,21 @@ class SSTableReader:
             raise self.malformed(i, e) from None
         if j < 0:
             return None
-        tags = blk.tags
-        tag = tags[j]
+        payload = blk.payload
+        tag = _TAG(payload, blk.tbase + 8 * j)[0]  # blk.tag_at(j), inline
+        n = blk.n
         if snapshot is not None and tag >> 8 > snapshot:
             # too new for the snapshot: an older version of the key may follow
-            n = blk.n
             j += 1
             while j < n and blk.key(j) == key:
-                tag = tags[j]
+                tag = blk.tag_at(j)
                 if tag >> 8 <= snapshot:
                     break
                 j += 1
             else:
                 return None
-        vends = blk.vends  # entry j holds key (lookup compared it): its value, inline
-        return tag >> 8, tag & 0xFF, blk.payload[vends[j - 1] if j else blk.vbase : vends[j]]
+        offs = blk.offs  # entry j holds key (lookup compared it): its value, inline
+        return tag >> 8, tag & 0xFF, payload[offs[n + j - 1] if j else blk.vbase : offs[n + j]]
 
     def live_keys(self, lower: bytes, upper: bytes) -> Iterator[list[bytes]]:
         """The keys in [lower, upper) whose newest version is not a tombstone, a block
