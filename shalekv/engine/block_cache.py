@@ -9,7 +9,15 @@ from typing import Any
 
 from shalekv.engine import compression
 
-CacheKey = tuple[int, int]  # (file number, block index)
+CacheKey = int  # cache_key(file number, block index)
+
+
+def cache_key(file_number: int, block: int) -> CacheKey:
+    """A block's key: one int (no tuple made per lookup, none kept per cached block
+    for the cyclic GC to walk); block indexes stay below 2**32."""
+    return file_number << 32 | block
+
+
 # The codec a reader gives a block that its table's writer stored raw although it had a
 # codec (that codec could not save 1/8): tier two keeps it raw, without trying LZ4 on
 # every eviction (incompressible values: photos, random bytes). Never on disk.
@@ -57,6 +65,9 @@ class BlockCache:
     def take_compressed(self, key: CacheKey) -> tuple[int, bytes] | None:
         """(codec, payload) from the second tier, removed from it (the caller will
         insert the decoded block into the first tier). Counts a hit or miss."""
+        if not self._clru:  # the tier is empty until tier 1 first fills: no lock taken
+            self.cmisses += 1  # (a block moving in meanwhile is read from disk instead)
+            return None
         with self._lock:
             item = self._clru.pop(key, None)
             if item is None:
@@ -129,10 +140,10 @@ class BlockCache:
             # list() copies the keys in one C call: get() moves entries without the
             # lock, and a Python loop over the OrderedDict itself could see it change
             # ("mutated during iteration" stopped the DB's background thread).
-            for k in [k for k in list(self._lru) if k[0] == file_number]:
+            for k in [k for k in list(self._lru) if k >> 32 == file_number]:
                 del self._lru[k]
                 self._usage -= self._info.pop(k)[0]
-            for k in [k for k in list(self._clru) if k[0] == file_number]:
+            for k in [k for k in list(self._clru) if k >> 32 == file_number]:
                 self._cusage -= len(self._clru.pop(k)[1])
 
     def stats(self) -> dict[str, float | int]:

@@ -21,7 +21,7 @@ from typing import Any
 from xxhash import xxh64_intdigest
 
 from shalekv.engine import bloom, checksum, compression, filenames
-from shalekv.engine.block_cache import RAW_KNOWN, BlockCache
+from shalekv.engine.block_cache import RAW_KNOWN, BlockCache, cache_key
 from shalekv.engine.write_batch import DELETE
 from shalekv.errors import ClosedError, CorruptionError
 
@@ -534,6 +534,7 @@ class SSTableReader:
         self.path = path
         self.number = number
         self.cache = cache
+        self._key_base = cache_key(number, 0)  # | block index: its key in the cache
         self.verify = verify
         self.fd = os.open(path, os.O_RDONLY)
         try:
@@ -607,7 +608,7 @@ class SSTableReader:
         """Decoded data block i, through the cache."""
         cache = self.cache
         if cache is not None:
-            blk = cache.get((self.number, i))
+            blk = cache.get(self._key_base | i)
             if blk is not None:
                 return blk
         return self._load_block(i)
@@ -615,7 +616,7 @@ class SSTableReader:
     def _load_block(self, i: int) -> DecodedBlock:
         """Block i from the compressed tier or the disk; inserted into the cache."""
         cache = self.cache
-        key = (self.number, i)
+        key = self._key_base | i
         if cache is not None:
             cache.miss()
             stored = cache.take_compressed(key)
@@ -673,7 +674,7 @@ class SSTableReader:
         if i >= self.num_blocks:
             return None
         cache = self.cache  # self.block(i), inline
-        blk = cache.get((self.number, i)) if cache is not None else None
+        blk = cache.get(self._key_base | i) if cache is not None else None
         if blk is None:
             blk = self._load_block(i)
         try:

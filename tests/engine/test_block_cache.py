@@ -7,7 +7,7 @@ import sys
 import threading
 
 from shalekv.engine import compression
-from shalekv.engine.block_cache import BlockCache
+from shalekv.engine.block_cache import BlockCache, cache_key
 
 
 def test_evict_file_while_lookups_move_entries() -> None:
@@ -15,14 +15,14 @@ def test_evict_file_while_lookups_move_entries() -> None:
     stored = (compression.NONE, b"x")
     for f in range(50):
         for b in range(40):
-            cache.insert((f, b), object(), 10, stored)
+            cache.insert(cache_key(f, b), object(), 10, stored)
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def reader() -> None:
         i = 0
         while not stop.is_set():
-            cache.get((49, i % 40))  # LRU touch: moves the entry, no lock
+            cache.get(cache_key(49, i % 40))  # LRU touch: moves the entry, no lock
             i += 1
 
     old = sys.getswitchinterval()
@@ -38,7 +38,7 @@ def test_evict_file_while_lookups_move_entries() -> None:
                 errors.append(e)
                 break
             for b in range(40):
-                cache.insert((f, b), object(), 10, stored)
+                cache.insert(cache_key(f, b), object(), 10, stored)
     finally:
         stop.set()
         t.join()
