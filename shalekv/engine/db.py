@@ -37,7 +37,7 @@ from shalekv.engine.compaction_picker import (
     with_next_level,
 )
 from shalekv.engine.log_format import LogReader, LogWriter
-from shalekv.engine.memtable import ENTRY_OVERHEAD, MemTable
+from shalekv.engine.memtable import ENTRY_OVERHEAD, Entry, MemTable
 from shalekv.engine.merge import merge_chunks
 from shalekv.engine.options import NUM_LEVELS, Options
 from shalekv.engine.sstable import SSTableReader
@@ -679,16 +679,9 @@ class DB:
                     if e is None:
                         return None
         elif e is None or e[0] > _snapshot:
-            e = mem.get(key, _snapshot) if e is not None else None
+            e = self._entry_at(key, _snapshot, mem, imms, version)
             if e is None:
-                for imm in imms:
-                    e = imm.get(key, _snapshot)
-                    if e is not None:
-                        break
-                else:
-                    e = version.get(key, _snapshot, self._table)
-                    if e is None:
-                        return None
+                return None
         if frozen_rdels or mem.range_dels:
             rdels = chain(mem.range_dels, *(m.range_dels for m in imms), version.range_dels)
             if range_deleted(rdels, key, e[0], _snapshot):
@@ -699,6 +692,20 @@ class DB:
         if kind == BLOB_INDEX:
             return self._read_blob(e[2])  # type: ignore[arg-type]
         return None
+
+    def _entry_at(
+        self, key: bytes, snapshot: int, mem: MemTable, imms: tuple[MemTable, ...], version: Version
+    ) -> Entry | None:
+        """get()'s search at a snapshot: the newest entry of key at or below it, in the
+        memtables (their history included) or the files."""
+        e = mem.get(key, snapshot)
+        if e is not None:
+            return e
+        for imm in imms:
+            e = imm.get(key, snapshot)
+            if e is not None:
+                return e
+        return version.get(key, snapshot, self._table)
 
     def __getitem__(self, key: bytes) -> bytes:
         v = self.get(key)

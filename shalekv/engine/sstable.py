@@ -971,17 +971,21 @@ def _visible(
     slice object per value cost more than the loop's bytecodes, CPython 3.11)."""
     if lo >= hi:
         return []
-    tags, vends, values = blk.tags, blk.vends, blk.payload
+    values, offs, n = blk.payload, blk.offs, blk.n
     keys = blk.key_range(lo, hi)
-    vs = vends[lo - 1] if lo else blk.vbase
+    vs = offs[n + lo - 1] if lo else blk.vbase
+    # The tags of lo..hi-1 in one unpack, the value ends as one slice of the offsets
+    # view (no view over the tags made and cut per call: blk.tags is for whole blocks).
+    tags = struct.unpack_from(f"<{hi - lo}Q", values, blk.tbase + 8 * lo)
+    vends = offs[n + lo : n + hi]
     out = []
     if snapshot is None and not blk.flags & FLAG_MULTI_VERSION:
-        for k, tag, ve in zip(keys, tags[lo:hi], vends[lo:hi], strict=True):
+        for k, tag, ve in zip(keys, tags, vends, strict=True):
             out.append((k, src, tag, values[vs:ve]))
             vs = ve
     else:
         prev = None
-        for k, tag, ve in zip(keys, tags[lo:hi], vends[lo:hi], strict=True):
+        for k, tag, ve in zip(keys, tags, vends, strict=True):
             if k != prev and (snapshot is None or tag >> 8 <= snapshot):
                 prev = k
                 out.append((k, src, tag, values[vs:ve]))
