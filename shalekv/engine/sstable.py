@@ -122,9 +122,9 @@ class DecodedBlock:
     scans slice out only the keys they return.
 
     Few objects for the cyclic GC: a cached block is tracked as itself, its one
-    offsets view and the view's buffer (plus a 16-bit hash index's view), where three
-    array views made it six, and every block the cache grew by added to the full
-    collections Python runs as tracked objects pile up (docs/engine.md)."""
+    offsets view and the view's buffer (plus a 16-bit hash index's view); three array
+    views and a cache entry made it six, and the objects of every block the cache grows
+    by count towards the full collections Python runs (docs/types.md)."""
 
     __slots__ = (
         "n",

@@ -329,8 +329,9 @@ class Version:
             if probes is None:
                 probes = self._l0_probes(b, table_for)
             for words, nwords, r, lo, hi in probes:
-                # The filter first: it says no for most files, and its bits are already
-                # the answer for keys outside the file's bounds (tested when it says maybe).
+                # The filter first: most files' filters say no, whatever the bounds
+                # (a key outside them is not in the filter either); the bounds are
+                # compared only when a filter says maybe.
                 if words[wsel % nwords] & mask != mask:
                     r.bloom_useful += 1
                     continue

@@ -15,13 +15,10 @@ later PERSIST may still sit in a memtable.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
 from shalekv.types import encoding as enc
-
-_HEAD_TAIL = struct.Struct(">QQ")  # a list's head and tail, at offset 26 of its metadata
 
 
 def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
@@ -44,7 +41,7 @@ def make_filter(arg: str, view: Any) -> Callable[[bytes, bytes | None], bool]:
         if enc.unpack_u64(m, 10) != version:
             return True
         if m[0] == enc.LIST:  # an index given up by a pop, LTRIM or LREM
-            head, tail = _HEAD_TAIL.unpack_from(m, 26)
+            head, tail = enc.list_bounds(m)
             if not head <= enc.unpack_u64(key, len(key) - 8) < tail:
                 return True
         exp = enc.expire_of(m)

@@ -115,6 +115,12 @@ def encode_list(expire_at: int, version: int, count: int, head: int, tail: int) 
     return LISTMETA.pack(LIST, FORMAT_VERSION, expire_at, version, count, head, tail)
 
 
+def list_bounds(meta: bytes) -> tuple[int, int]:
+    """A list's (head, tail) from its metadata: its elements are the indexes in
+    [head, tail); element keys outside are garbage (pops, LTRIM, LREM)."""
+    return _U64X2.unpack_from(meta, 26)  # type: ignore[return-value]
+
+
 def expire_of(meta: bytes) -> int:
     return HEADER.unpack_from(meta)[2]
 

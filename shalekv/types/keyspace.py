@@ -34,7 +34,6 @@ _U16 = struct.Struct(">H")
 _I64 = struct.Struct(">q")
 _COUNTS = struct.Struct(">QQ")  # keys, keys with an expire
 _U64 = struct.Struct(">Q")
-_U64X2 = struct.Struct(">QQ")  # a list's head and tail, at offset 26 of its metadata
 EXPIRY = b"X"  # expiry index: X | db | expire-at (8) | user key -> b""
 COUNTS_KEY = b"\x00keys"  # + db: key counts, updated in the batch that changes them
 VERSION_BLOCK = 1 << 16
@@ -562,7 +561,7 @@ def copy_value(
         to = prefix_fn(dst_db, dst, version)
         start, end = lo, enc.prefix_end(lo)
         if m[0] == enc.LIST and prefix_fn is enc.elem_prefix:  # [head, tail): the rest is garbage
-            head, tail = _U64X2.unpack_from(m, 26)
+            head, tail = enc.list_bounds(m)
             start, end = lo + _U64.pack(head), lo + _U64.pack(tail)
         for k, v in list(t.scan(start, end)):
             t.put(to + k[len(lo) :], v)
