@@ -56,6 +56,7 @@ from shalekv.engine.version import (
 from shalekv.engine.write_batch import (
     BLOB_INDEX,
     DELETE,
+    JOIN_VALUE_LIMIT,
     PUT,
     SINGLE_PUT,
     WriteBatch,
@@ -374,7 +375,7 @@ class DB:
                 self._prepare_write(len(key) + len(value))
                 mem = self._sv[0]
             seq = self._last_seq + 1
-            if len(value) < 4096:  # encode_put's record, joined: one part, one frame less
+            if len(value) < JOIN_VALUE_LIMIT:  # encode_put's record as one bytes: a frame less
                 self._wal.add_one(SINGLE_PUT.pack(seq, 1, PUT, len(key), len(value)) + key + value)
             else:
                 self._wal.add_record(encode_put(seq, key, value))

@@ -13,6 +13,10 @@ import struct
 
 from shalekv.errors import CorruptionError, InvalidArgumentError
 
+# Values shorter than this are joined into their record; longer ones stay a part of
+# their own, which the WAL writer never copies.
+JOIN_VALUE_LIMIT = 4096
+
 DELETE = 0
 PUT = 1
 BLOB_INDEX = 2  # only inside SSTables: the value is a pointer into a blob file
@@ -60,7 +64,7 @@ class WriteBatch:
         if klen > MAX_KEY_SIZE or vlen > MAX_VALUE_SIZE:
             raise InvalidArgumentError("key or value larger than 4 GiB")
         self.ops.append((PUT, key, value))
-        if vlen < 4096:
+        if vlen < JOIN_VALUE_LIMIT:
             self.parts.append(_PUT_HEAD.pack(PUT, klen, vlen) + key + value)
         else:
             self.parts += (_PUT_HEAD.pack(PUT, klen, vlen) + key, value)
@@ -136,7 +140,7 @@ def encode_items(items: dict[bytes, bytes | None]) -> tuple[list[bytes], int, in
         if v is None:
             append(_pack_del(DELETE, len(k)) + k)
             dels += 1
-        elif len(v) < 4096:
+        elif len(v) < JOIN_VALUE_LIMIT:
             append(_pack_put(PUT, len(k), len(v)) + k + v)
         else:  # a large value stays a part of its own: the WAL writer never copies it
             parts += (_pack_put(PUT, len(k), len(v)) + k, v)
@@ -154,7 +158,7 @@ def encode_put(sequence: int, key: bytes, value: bytes) -> list[bytes]:
     """The record of a single put, without building a WriteBatch (the hot path).
     A large value stays a separate part: the WAL writer never copies it."""
     head = SINGLE_PUT.pack(sequence, 1, PUT, len(key), len(value)) + key
-    if len(value) >= 4096:
+    if len(value) >= JOIN_VALUE_LIMIT:
         return [head, value]
     return [head + value]
 
