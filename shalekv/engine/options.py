@@ -29,7 +29,7 @@ class Options:
     returning, so a process crash loses nothing acknowledged."""
     memtable_size: int = 64 << 20
     max_immutable_memtables: int = 3
-    block_size: int = 8 << 10
+    block_size: int = 16 << 10
     compression: list[str] = field(default_factory=_default_compression)
     bloom_bits_per_key: int = 10
     block_cache_size: int = 256 << 20
