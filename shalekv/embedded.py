@@ -63,7 +63,8 @@ def _nested_nulls(cb: Callable[..., Any] | None) -> Callable[..., Any]:
 _CALLBACKS["GEOPOS"] = _nested_nulls(_CALLBACKS.get("GEOPOS"))
 _NOT_OPTIONS = ("keys", "_never_decode", "_empty_response")
 
-_EXPIRE = struct.Struct(">q")
+_EXPIRE = struct.Struct(">q").unpack_from  # a value's expire-at (ms), after type and version
+_STRING, _STRING_HEADER = enc.STRING, enc.STRING_HEADER
 _EXACT = 1 << 53  # ints up to this are floats exactly, as strtod reads their digits
 _I64 = 1 << 63  # a LIMIT outside [-_I64, _I64) is an error of the command path
 
@@ -508,13 +509,14 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
                 key = name
             else:
                 key = self._encoder.encode(name)
-            m = self._store.engine.get(enc.meta_key(self._db, key))
+            store = self._store
+            m = store.engine.get(store.meta_prefixes[self._db] + key)
             if m is None:
                 return None
-            if m[0] == enc.STRING:
-                exp = _EXPIRE.unpack_from(m, 2)[0]
+            if m[0] == _STRING:
+                exp = _EXPIRE(m, 2)[0]
                 if not exp or exp >= time.time_ns() // 1_000_000:
-                    v = m[enc.STRING_HEADER :]
+                    v = m[_STRING_HEADER:]
                     return self._encoder.decode(v, force=True) if self._decode else v
         return self.execute_command("GET", name, keys=[name])
 

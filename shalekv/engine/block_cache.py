@@ -33,7 +33,8 @@ class BlockCache:
         # The decoded blocks themselves in the LRU, their (charge, stored form) apart: an
         # entry tuple holding the block would be one more object for the cyclic GC per
         # cached block; these tuples hold none, and it stops tracking them.
-        self._lru: OrderedDict[CacheKey, Any] = OrderedDict()
+        # Public for the point-read path, which inlines get() (SSTableReader.find_entry).
+        self.blocks: OrderedDict[CacheKey, Any] = OrderedDict()
         self._info: dict[CacheKey, tuple[int, tuple[int, bytes]]] = {}
         self._clru: OrderedDict[CacheKey, tuple[int, bytes]] = OrderedDict()
         self._usage = 0
@@ -49,11 +50,11 @@ class BlockCache:
         Lock-free: each OrderedDict call is atomic under the GIL; a block evicted
         between the lookup and the LRU touch is simply not touched. The counters may
         lose an increment under heavy concurrency (they are statistics)."""
-        block = self._lru.get(key)
+        block = self.blocks.get(key)
         if block is None:
             return None
         try:
-            self._lru.move_to_end(key)
+            self.blocks.move_to_end(key)
         except KeyError:
             pass
         self.hits += 1
@@ -85,7 +86,7 @@ class BlockCache:
             return
         to_compress = None
         with self._lock:
-            lru = self._lru
+            lru = self.blocks
             info = self._info
             if lru.pop(key, None) is not None:
                 self._usage -= info.pop(key)[0]
@@ -140,8 +141,8 @@ class BlockCache:
             # list() copies the keys in one C call: get() moves entries without the
             # lock, and a Python loop over the OrderedDict itself could see it change
             # ("mutated during iteration" stopped the DB's background thread).
-            for k in [k for k in list(self._lru) if k >> 32 == file_number]:
-                del self._lru[k]
+            for k in [k for k in list(self.blocks) if k >> 32 == file_number]:
+                del self.blocks[k]
                 self._usage -= self._info.pop(k)[0]
             for k in [k for k in list(self._clru) if k >> 32 == file_number]:
                 self._cusage -= len(self._clru.pop(k)[1])
@@ -155,7 +156,7 @@ class BlockCache:
             return {
                 "block_cache_capacity": self.capacity,
                 "block_cache_usage": self._usage,
-                "block_cache_entries": len(self._lru),
+                "block_cache_entries": len(self.blocks),
                 "block_cache_hits": self.hits,
                 "block_cache_misses": self.misses,
                 "block_cache_hit_ratio": ratio(self.hits, self.misses),

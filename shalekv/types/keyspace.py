@@ -61,6 +61,9 @@ class Store:
     ) -> None:
         self.engine = engine
         self.databases = databases
+        # Each database's metadata-key prefix (enc.meta_key(db, b"")): the inline GET
+        # prepends it with one concatenation
+        self.meta_prefixes = tuple(enc.meta_key(db, b"") for db in range(databases))
         self.lock = threading.RLock()
         # Order statistics of big sorted sets (types/zrank.py), kept by Txn.commit.
         self.ranks = RankIndexes(engine, rank_index_size, rank_bucket or 32)
