@@ -8,6 +8,7 @@ server uses: code moves between a redis-py client and an embedded store unchange
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import time
@@ -78,6 +79,30 @@ def _decode(r: Any, enc: Encoder) -> Any:
 
 
 _UNSEEN: Any = object()
+
+# The infinities as a score range's ends are usually spelled (strtod reads them so)
+_INF_ARGS: dict[Any, float] = {
+    w: v
+    for word, v in (("+inf", math.inf), ("-inf", -math.inf), ("inf", math.inf))
+    for w in (word, word.encode())
+}
+
+
+def _score_bound(x: Any) -> float | None:
+    """An inclusive score bound as parse_score_range would read redis-py's encoding
+    of x, without writing it out and reading it back: an int a double holds exactly,
+    a float other than NaN (repr, then strtod, gives the same double), an infinity's
+    usual spelling; None for anything else (the parser's business, errors included)."""
+    t = type(x)
+    if t is int:
+        return float(x) if -_EXACT <= x <= _EXACT else None
+    if t is float:
+        return x if x == x else None  # type: ignore[no-any-return]
+    if t is str or t is bytes:
+        return _INF_ARGS.get(x)
+    return None
+
+
 # A command name as redis-py's methods pass it (an upper-case str) -> its Command and
 # the name as bytes, or None for a name the general path handles (a subcommand
 # container, several words, unknown, not upper case: its reply callback is found by
@@ -445,10 +470,14 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
             offset, limit = start, num
         else:
             return _UNSEEN
-        lo_b, hi_b = self._arg(lo), self._arg(hi)
-        if lo_b is None or hi_b is None:
-            return _UNSEEN
-        rng = parse_score_range(lo_b, hi_b)
+        mn, mx = _score_bound(lo), _score_bound(hi)
+        if mn is not None and mx is not None:
+            rng: zs.ScoreRange = (mn, False, mx, False)
+        else:  # "(" bounds, other spellings, errors: encoded and parsed as the handler does
+            lo_b, hi_b = self._arg(lo), self._arg(hi)
+            if lo_b is None or hi_b is None:
+                return _UNSEEN
+            rng = parse_score_range(lo_b, hi_b)
         return self._inline_call(zs.range_, key, zs.SCORE, rng, None, rev, offset, limit)
 
     def _arg(self, x: Any) -> bytes | None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shalekv
+from shalekv import embedded
 from tests.types.differential import Pair, decoding_pair, inline_calls
 
 X = "execute_command"
@@ -994,6 +995,37 @@ def test_score_ranges_inline_match_redis(
         dp.same("zadd", "z", {"é": 1.5, "b": 2})
         dp.same("zrangebyscore", "z", 0, 5)
         dp.same("zrevrangebyscore", "z", 5, 0, 0, 1)
+
+
+def test_score_bounds_read_without_parsing_match_redis(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inline Z[REV]RANGEBYSCORE reads an exact int, a float and the infinities'
+    usual spellings without encoding and parsing them (`embedded._score_bound`); every
+    other bound goes through the parser. Both give what redis-server gives, at the
+    edges: +-2**53 (exact), 2**53 + 1 (rounded by strtod: parsed), -0.0, subnormal and
+    huge floats, str and bytes infinities."""
+    s = pair.same
+    big = 2**53
+    s("zadd", "z", {"lo": -big, "mid": 0.0, "neg0": -0.0, "hi": big, "top": 2.0**60})
+    s("zadd", "z", {"tiny": 5e-324, "a": float("inf"), "b": float("-inf")})
+    parsed: list[tuple[bytes, bytes]] = []
+    real_parse = embedded.parse_score_range
+    monkeypatch.setattr(
+        embedded,
+        "parse_score_range",
+        lambda lo, hi: (parsed.append((lo, hi)), real_parse(lo, hi))[1],
+    )
+    fast: list[Any] = [0, -0.0, -big, big, 5e-324, 1e300, 2.0**60, "+inf", "-inf", "inf", b"+inf"]
+    fast += [b"-inf", float("inf"), float("-inf")]
+    for lo in fast:
+        for hi in fast:
+            s("zrangebyscore", "z", lo, hi)
+            s("zrevrangebyscore", "z", hi, lo, 0, 3)
+    assert parsed == []
+    for lo in (big + 1, -big - 1, "1e1", "(0", " 1"):
+        s("zrangebyscore", "z", lo, "+inf")
+    assert len(parsed) == 5
 
 
 def test_ranks_inline_match_redis(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
