@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from xxhash import xxh64_intdigest
 
 from shalekv.engine import sstable
+from shalekv.engine.block_cache import BlockCache
 from shalekv.engine.sstable import (
     FLAG_HASH8,
     FLAG_HASH16,
@@ -202,6 +204,44 @@ def test_reader_reports_a_damaged_index(tmp_path) -> None:
             r.get(blk.key(0), None)
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_reader_reports_each_kind_of_index_damage(tmp_path, cached: bool) -> None:
+    """The point-read path probes the hash index inline (SSTableReader.find_entry),
+    with and without a block cache: each damage DecodedBlock.lookup reports is a
+    CorruptionError of the table there too, never a wrong answer."""
+    path = str(tmp_path / "t.sst")
+    w = SSTableWriter(path, block_size=1 << 16, codec=0)
+    w.add(b"apple", 3, PUT, b"new")
+    w.add(b"apple", 2, PUT, b"old")  # two versions: the block is multi-version
+    w.add(b"fig", 1, PUT, b"f")
+    w.finish()
+    with open(path, "rb") as f:
+        original = f.read()
+
+    def damaged(buckets: Callable[[DecodedBlock], list[int]], key: bytes) -> str:
+        with open(path, "wb") as f:
+            f.write(original)
+        r = SSTableReader(path, 1, None, verify=False)
+        blk, off, size = r.block(0), r.block_offsets[0], r.block_sizes[0]
+        r.close()
+        nb = len(blk.buckets)
+        with open(path, "r+b") as f:  # codec none: the payload is stored as is
+            f.seek(off + size - nb)
+            f.write(bytes(buckets(blk)))
+        r = SSTableReader(path, 1, BlockCache(1 << 20, 0) if cached else None, verify=False)
+        try:
+            with pytest.raises(CorruptionError) as e:  # past the bloom filter (banana is absent)
+                r.find_entry(key, None, xxh64_intdigest(key))
+            return str(e.value)
+        finally:
+            r.close()
+
+    assert "hash bucket names entry 3 of 3" in damaged(lambda b: [3] * len(b.buckets), b"fig")
+    older = lambda b: [1 if j == 0 else j for j in b.buckets]  # noqa: E731 apple -> entry 1
+    assert "not its key's first" in damaged(older, b"apple")
+    assert "no empty bucket" in damaged(lambda b: [2] * len(b.buckets), b"banana")
 
 
 def test_worked_example_in_docs_matches_the_writer(tmp_path) -> None:
