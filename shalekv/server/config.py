@@ -218,6 +218,14 @@ _opt(
     engine="memtable_size",
 )
 _opt(
+    "block-size",
+    "16kb",
+    _nonneg(parse_memory),
+    False,
+    "Target uncompressed size of an SSTable data block (new tables).",
+    engine="block_size",
+)
+_opt(
     "blob-threshold",
     "64kb",
     _nonneg(parse_memory),

@@ -87,7 +87,10 @@ def test_engine_options_pass_through() -> None:
     cfg = ServerConfig()
     opts = cfg.engine_options()
     assert opts["seek_compaction_bytes"] == 16 << 10 and opts["memtable_size"] == 64 << 20
+    assert opts["block_size"] == 16 << 10  # the engine's default (D23)
     cfg.set("seek-compaction-bytes", "0", startup=True)
     cfg.set("memtable-size", "8mb", startup=True)
+    cfg.set("block-size", "4kb", startup=True)
     opts = cfg.engine_options()
     assert opts["seek_compaction_bytes"] == 0 and opts["memtable_size"] == 8 << 20
+    assert opts["block_size"] == 4 << 10
