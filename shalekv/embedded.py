@@ -453,8 +453,9 @@ class ShaleKV(CoreCommands):  # type: ignore[misc]
     def _by_score(
         self, name: Any, lo: Any, hi: Any, start: Any, num: Any, withscores: bool, rev: bool
     ) -> Any:
-        """Z[REV]RANGEBYSCORE's members inline, as its handler would find them (the
-        bounds encoded as redis-py encodes them and parsed by the same function); the
+        """Z[REV]RANGEBYSCORE's members inline, as its handler would find them (plain
+        numbers and infinities read by `_score_bound`, other bounds encoded as redis-py
+        encodes them and parsed by the handler's function); the
         _UNSEEN marker when the call needs the command path (WITHSCORES, a pipeline,
         other argument types, one of start/num, a LIMIT out of int64)."""
         key = self._key(name) if self._inline and not withscores else None

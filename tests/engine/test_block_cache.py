@@ -88,8 +88,8 @@ def _held_by_cached_blocks(tmp_path: Path, codec: int, key_lists: bool) -> tuple
 def test_first_tier_charges_what_it_holds(tmp_path: Path, codec: int) -> None:
     """block_cache_size bounds the memory the first tier holds: a cached block is
     charged its payload, the stored form it keeps for tier two (not again when that is
-    the payload: a raw block) and 64 bytes an entry, which cover its objects and the key
-    list it may build. Measured with tracemalloc: never under what is held, and not
+    the payload: a raw block), ~640 bytes of objects, and 48 bytes and the key per entry
+    for the key list it may build (`sstable._charge`). Measured with tracemalloc: never under what is held, and not
     far over it."""
     held, charged = _held_by_cached_blocks(tmp_path, codec, key_lists=True)
     assert held <= charged, (held, charged)
